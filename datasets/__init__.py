@@ -1,0 +1,1 @@
+"""msg.datasets: dataset registry and loaders."""

@@ -1,0 +1,1 @@
+"""msg.manifolds: Riemannian manifolds with exact, numerically guarded maps."""
