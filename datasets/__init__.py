@@ -7,7 +7,7 @@
 
 from .errors import CorruptDatasetError, DatasetNotFoundError
 from .registry import REGISTRY, DatasetSpec, get_spec, list_datasets, load_dataset, load_with_source
-from .splits import link_split, random_node_split
+from .splits import link_split, random_node_split, sample_non_edges
 from .stats import dataset_info, graph_stats
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "load_dataset",
     "load_with_source",
     "random_node_split",
+    "sample_non_edges",
 ]

@@ -33,18 +33,18 @@ def random_node_split(data: Data, train: float = 0.1, val: float = 0.1, seed: in
         return RandomNodeSplit(split="train_rest", num_val=val, num_test=test)(data.clone())
 
 
-def _negative_pairs(num_nodes: int, positives: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` distinct unordered pairs ``(a < b)`` that are not positive edges in either direction.
+def sample_non_edges(num_nodes: int, exclude: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct unordered pairs ``(a < b)``, ``a != b``, none of them in ``exclude`` (either direction).
 
     Rejection sampling on the pair code ``a * N + b``; PyG's ``negative_sampling`` can return a pair in both
     directions, which would put the same non-edge into two splits.
     """
-    lo = torch.minimum(positives[0], positives[1])
-    hi = torch.maximum(positives[0], positives[1])
-    taken = torch.unique(lo * num_nodes + hi)
+    lo = torch.minimum(exclude[0], exclude[1])
+    hi = torch.maximum(exclude[0], exclude[1])
+    taken = torch.unique((lo * num_nodes + hi)[lo != hi])
     available = num_nodes * (num_nodes - 1) // 2 - taken.numel()
     if count > available:
-        raise ValueError(f"link_split: the graph has only {available} non-edges, {count} negatives are needed")
+        raise ValueError(f"sample_non_edges: the graph has only {available} non-edges, {count} negatives are needed")
     chosen = torch.empty(0, dtype=torch.long)
     while chosen.numel() < count:
         draw = torch.randint(0, num_nodes, (2, 2 * (count - chosen.numel()) + 16), generator=generator)
@@ -86,7 +86,7 @@ def link_split(data: Data, val: float = 0.05, test: float = 0.1, seed: int = 0) 
         splits = transform(data.clone())
     generator = torch.Generator().manual_seed(seed)
     sizes = [part.pos_edge_label_index.size(1) for part in splits]
-    negatives = _negative_pairs(data.num_nodes, data.edge_index, sum(sizes), generator).split(sizes, dim=1)
+    negatives = sample_non_edges(data.num_nodes, data.edge_index, sum(sizes), generator).split(sizes, dim=1)
     for part, neg in zip(splits, negatives, strict=True):
         part.neg_edge_label_index = neg
         part.neg_edge_label = torch.zeros(neg.size(1))
