@@ -51,6 +51,7 @@ from .surrogate import SurrogateFunction
 __all__ = ["MultiStepFunction", "KernelConfig", "charge_coefficients", "fused_multistep"]
 
 Scalar = float | Tensor
+PARAM_NAMES = ("decay", "scale", "bias", "threshold", "beta", "rho")
 
 
 class KernelConfig(NamedTuple):
@@ -174,6 +175,7 @@ class MultiStepFunction(torch.autograd.Function):
     def forward(ctx: Any, x: Tensor, v0: Tensor, b0: Tensor | None, r0: Tensor | None, *rest: Any) -> tuple:
         *params, cfg = rest
         spikes, v_out, b, r, h_seq, b_seq, allowed_seq = _forward(x, NeuronState(v0, b0, r0), params, cfg, True)
+        # x only for the gradient of the input scale (learnable tau with decay_input)
         ctx.save_for_backward(x if ctx.needs_input_grad[5] else None, h_seq, spikes, v0, b_seq, allowed_seq, *params)
         ctx.cfg = cfg
         ctx.set_materialize_grads(False)
@@ -186,16 +188,17 @@ class MultiStepFunction(torch.autograd.Function):
         x, h_seq, z_seq, v0, b_seq, allowed, *params = ctx.saved_tensors
         cfg: KernelConfig = ctx.cfg
         needs = ctx.needs_input_grad
+        need = dict(zip(PARAM_NAMES, needs[4:10], strict=True))
         k, c, d, thr, beta, rho = (_value(p) for p in params)
         T, hard, adaptive, v_r = h_seq.shape[0], cfg.v_reset is not None, b_seq is not None, cfg.v_reset
         scale_x = isinstance(c, Tensor) or c != 1.0
-        need_level = needs[7] or needs[8] or adaptive
+        need_level = need["threshold"] or need["beta"] or adaptive
         # every per-step temporary lives in a preallocated buffer of one step: the loop stays in cache
         sg, gz, gv, g_level, level_buf, v_prev = (torch.empty_like(v0) for _ in range(6))
         gh_bufs = (torch.empty_like(v0), torch.empty_like(v0)) if scale_x else None
         zeros = torch.zeros_like(v0)
         gb = (zeros.clone() if g_b is None else g_b.clone()) if adaptive else None
-        acc = {i: torch.zeros_like(v0) for i in (4, 5, 6, 7, 8, 9) if needs[i]}
+        acc = {name: torch.zeros_like(v0) for name in PARAM_NAMES if need[name]}
         g_x = torch.empty_like(h_seq)
         gh = None
         for t in range(T - 1, -1, -1):
@@ -243,31 +246,32 @@ class MultiStepFunction(torch.autograd.Function):
                 torch.mul(sg, gz_t, out=g_level).neg_()
                 if has_gv and not hard:
                     g_level.addcmul_(gv, z, value=-1.0)
-                if 7 in acc:
-                    acc[7].add_(g_level)
-                if 8 in acc:
-                    acc[8].addcmul_(g_level, b_prev)
+                if "threshold" in acc:
+                    acc["threshold"].add_(g_level)
+                if "beta" in acc:
+                    acc["beta"].addcmul_(g_level, b_prev)
             if adaptive:
-                if 9 in acc:
-                    acc[9].addcmul_(gb, b_prev).addcmul_(gb, z, value=-1.0)
+                if "rho" in acc:
+                    acc["rho"].addcmul_(gb, b_prev).addcmul_(gb, z, value=-1.0)
                 gb.mul_(rho)
                 _fma(gb, beta, g_level, out=gb)
-            if 4 in acc:
+            if "decay" in acc:
                 if t > 0:
                     level_prev = _level(thr, beta, b_seq[t - 1] if adaptive else None, v_prev)
                     _reset(h_seq[t - 1], z_seq[t - 1], level_prev, v_r, out=v_prev)
-                acc[4].addcmul_(gh, v_prev if t > 0 else v0)
-            if 5 in acc:
-                acc[5].addcmul_(gh, x[t])
-            if 6 in acc:
-                acc[6].add_(gh)
-        grads = {i: a.sum_to_size(params[i - 4].shape) for i, a in acc.items()}
+                acc["decay"].addcmul_(gh, v_prev if t > 0 else v0)
+            if "scale" in acc:
+                acc["scale"].addcmul_(gh, x[t])
+            if "bias" in acc:
+                acc["bias"].add_(gh)
+        shapes = dict(zip(PARAM_NAMES, (p.shape if p is not None else None for p in params), strict=True))
+        grads = {name: a.sum_to_size(shapes[name]) for name, a in acc.items()}
         return (
             g_x,
             gh * k if needs[1] else None,
             gb if adaptive and needs[2] else None,
             None,
-            *(grads.get(i) for i in range(4, 10)),
+            *(grads.get(name) for name in PARAM_NAMES),
             None,
         )
 
