@@ -5,7 +5,8 @@ and cleared by :meth:`BaseNode.reset` (or :func:`reset_net` on a whole network).
 (``step_mode='s'``) ``node(x)`` advances one step; in multi-step mode (``step_mode='m'``) ``node(x_seq)`` runs T
 steps, through the fused kernel (``backend='fused'``, :mod:`msg.neurons.fused`) or the reference loop
 (``backend='torch'``, :func:`~msg.neurons.functional.multistep`). Both return only the spikes; with
-``store_v_seq=True`` the post-reset membrane trace is left in ``node.v_seq``.
+``store_v_seq=True`` the post-reset membrane trace is left in ``node.v_seq``. Credit-assignment wrappers call the
+pure :meth:`BaseNode.run` (explicit state in and out, optional per-step hook) or :meth:`BaseNode.step`.
 
 .. math::
     h_t = \text{charge}(x_t, v_{t-1}), \qquad z_t = \Theta(h_t - A_t), \qquad v_t = \text{reset}(h_t, z_t)
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .functional import NeuronState, alif_step, if_step, initial_state, lif_step, multistep
+from .functional import Hook, NeuronState, alif_step, if_step, initial_state, lif_step, multistep
 from .fused import charge_coefficients, fused_multistep
 from .surrogate import Sigmoid, SurrogateFunction
 
@@ -171,19 +172,36 @@ class BaseNode(nn.Module):
         self._commit(state, x)
         return spike
 
-    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
+    def run(
+        self, x_seq: Tensor, state: NeuronState | None = None, hook: Hook | None = None
+    ) -> tuple[Tensor, NeuronState, Tensor | None]:
+        """Run T steps from ``state`` (the resting state if ``None``) without touching the module's state: the
+        entry point of the credit-assignment wrappers (segments from checkpoints, truncation, traces).
+
+        With a ``hook`` (see :func:`~msg.neurons.functional.multistep`) or ``backend='torch'`` the reference loop
+        runs; otherwise the fused kernel. Returns ``(spikes, final_state, v_seq)``, ``v_seq`` being the post-reset
+        membrane trace when ``store_v_seq`` is set and ``None`` otherwise.
+        """
         if x_seq.dim() < 2 or x_seq.shape[0] == 0:
             raise self._fail(f"multi-step input must be [T, N, ...] with T > 0, got shape {tuple(x_seq.shape)}")
-        state = self._state_for(x_seq[0])
-        if self.backend == "fused":
-            spikes, state, v_seq = fused_multistep(
+        state = self.initial_state(x_seq[0]) if state is None else state
+        if self.backend == "fused" and hook is None:
+            return fused_multistep(
                 x_seq, state, self.surrogate_function, store_v_seq=self.store_v_seq, **self.kernel_kwargs(x_seq)
             )
-        else:
-            trace: list[Tensor] = []
-            hook = (lambda t, spike, new_state: trace.append(new_state.v)) if self.store_v_seq else None
-            spikes, state = multistep(self.step, x_seq, state, hook)
-            v_seq = torch.stack(trace) if self.store_v_seq else None
+        trace: list[Tensor] = []
+
+        def record(t: int, spike: Tensor, new_state: NeuronState) -> tuple[Tensor, NeuronState] | None:
+            replaced = None if hook is None else hook(t, spike, new_state)
+            trace.append((new_state if replaced is None else replaced[1]).v)
+            return replaced
+
+        spikes, state = multistep(self.step, x_seq, state, record if self.store_v_seq else hook)
+        return spikes, state, torch.stack(trace) if self.store_v_seq else None
+
+    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
+        state = self._state_for(x_seq[0]) if x_seq.dim() >= 2 and x_seq.shape[0] > 0 else None
+        spikes, state, v_seq = self.run(x_seq, state)
         self._commit(state, x_seq)
         self.v_seq = v_seq
         return spikes

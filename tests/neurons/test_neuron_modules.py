@@ -157,3 +157,31 @@ def test_nan_input_raises(cls, step_mode, backend):
     with pytest.raises(ValueError, match=f"{cls.__name__}: input contains NaN"):
         node(x if step_mode == "m" else x[1])
     assert node.state is None
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_run_is_pure_and_continues_from_a_given_state(cls):
+    node = cls(step_mode="m", store_v_seq=True).double()
+    x = torch.randn(8, 5, **F64) + 0.8
+    spikes, state, v_seq = node.run(x)
+    assert node.state is None and node.v_seq is None
+    first, mid, _ = node.run(x[:3])
+    second, end, _ = node.run(x[3:], mid)
+    assert torch.equal(torch.cat([first, second]), spikes)
+    torch.testing.assert_close(end.v, state.v, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(v_seq[-1], state.v)
+
+
+def test_run_with_hook_uses_the_reference_loop_and_records_the_hooked_state():
+    node = LIFNode(step_mode="m", store_v_seq=True).double()
+    x = torch.randn(6, 4, **F64, requires_grad=True)
+    seen = []
+
+    def truncate(t, spike, state):
+        seen.append(t)
+        return spike, NeuronState(state.v.detach() * 0)
+
+    spikes, state, v_seq = node.run(x, hook=truncate)
+    assert seen == list(range(6)) and torch.all(v_seq == 0)
+    (grad,) = torch.autograd.grad(spikes[3].sum(), x)
+    assert torch.all(grad[:3] == 0)
