@@ -133,6 +133,11 @@ class BaseNode(nn.Module):
         """The resting state for a step input like ``x``."""
         return initial_state(x, self.v_reset)
 
+    @property
+    def decay(self) -> Tensor:
+        r"""The membrane's factor per step :math:`k` (1 without leak; OTTT's presynaptic-trace decay)."""
+        return torch.ones_like(self.v_threshold)
+
     # -- state ----------------------------------------------------------------------------------------------
     @property
     def state(self) -> NeuronState | None:
@@ -281,7 +286,7 @@ class LIFNode(BaseNode):
 
     @property
     def decay(self) -> Tensor:
-        r"""The membrane's factor per step, :math:`1 - 1/\tau` (OTTT's trace decay)."""
+        r"""The membrane's factor per step, :math:`1 - 1/\tau` (OTTT's presynaptic-trace decay)."""
         return 1.0 - 1.0 / self.tau
 
     def step(self, x: Tensor, state: NeuronState) -> tuple[Tensor, NeuronState]:

@@ -185,3 +185,9 @@ def test_run_with_hook_uses_the_reference_loop_and_records_the_hooked_state():
     assert seen == list(range(6)) and torch.all(v_seq == 0)
     (grad,) = torch.autograd.grad(spikes[3].sum(), x)
     assert torch.all(grad[:3] == 0)
+
+
+def test_decay_is_the_charge_factor():
+    assert IFNode().decay.item() == 1.0
+    assert LIFNode(tau=4.0).decay.item() == 0.75
+    assert ALIFNode(tau=2.0).decay.item() == 0.5
