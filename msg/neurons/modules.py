@@ -270,7 +270,8 @@ class LIFNode(BaseNode):
 
     Args:
         tau (float or Tensor, optional): membrane time constant :math:`\tau > 0`, in steps; a tensor gives one
-            per neuron. (default: :obj:`2.0`)
+            per neuron. :math:`\tau < 1` makes the factor :math:`1 - 1/\tau` negative (spikingjelly rejects it;
+            here it is allowed, e.g. for a learnable tau passing through). (default: :obj:`2.0`)
         decay_input (bool, optional): scale the input by :math:`1/\tau`. (default: :obj:`True`)
         learnable_tau (bool, optional): make ``tau`` a Parameter. (default: :obj:`False`)
         **kwargs: :class:`BaseNode` arguments.
