@@ -1,1 +1,5 @@
-"""msg.models."""
+"""msg.models: MSG and the baselines."""
+
+from .msg import MSG
+
+__all__ = ["MSG"]

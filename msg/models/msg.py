@@ -1,0 +1,109 @@
+r"""MSG: the manifold-valued spiking GNN (Sun et al., "Spiking Graph Neural Network on Riemannian Manifolds",
+NeurIPS 2024), trained by differentiation via manifold (DvM) or, for comparison, by BPTT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from msg.manifolds import get_manifold
+from msg.nn.manifold_conv import ManifoldSpikingConv, SpikingEncoder
+
+
+class MSG(nn.Module):
+    r"""Manifold-valued spiking GNN: a spiking encoder and ``num_layers`` manifold spiking convolutions.
+
+    .. math::
+        z_1 = \operatorname{Exp}_o(\epsilon I), \quad
+        z_{l+1} = \operatorname{Exp}_{z_l}\!\big(\mathrm{PT}_{o \to z_l}(v_l)\big), \quad
+        \hat{y} = W_{out} \operatorname{Log}_o(z_{L+1}) + b
+
+    Args:
+        in_channels (int): input features F.
+        hidden_channels (int): intrinsic dimension D of the states and spike width of every layer.
+        out_channels (int, optional): classes; ``None`` builds an encoder only (link prediction reads
+            :meth:`encode`). (default: :obj:`None`)
+        manifold (str or Manifold): ``"lorentz"``, ``"sphere"``, ``"euclidean"`` or a product such as
+            ``"lorentz,sphere"``. (default: :obj:`"lorentz"`)
+        T (int): time steps. (default: :obj:`15`)
+        num_layers (int): manifold spiking layers after the encoder. (default: :obj:`2`)
+        step_size (float): :math:`\epsilon`. (default: :obj:`0.1`)
+        neuron (str): ``"IF"`` or ``"LIF"``. (default: :obj:`"IF"`)
+        v_threshold (float): firing threshold. (default: :obj:`1.0`)
+        tau (float): LIF time constant. (default: :obj:`2.0`)
+        dropout (float): dropout after each projection (one mask for all steps). (default: :obj:`0.1`)
+        credit (str): ``"dvm"`` or ``"bptt"``. (default: :obj:`"dvm"`)
+        manifold_dtype (torch.dtype): dtype of the manifold path. (default: :obj:`torch.float64`)
+
+    Shapes:
+        - **input:** x :math:`(|V|, F)`, ``edge_index`` :math:`(2, |E|)` or a sparse adjacency
+        - **output:** logits :math:`(|V|, C)`; :meth:`encode` gives states :math:`(|V|, D')`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int | None = None,
+        manifold: Any = "lorentz",
+        T: int = 15,
+        num_layers: int = 2,
+        step_size: float = 0.1,
+        neuron: str = "IF",
+        v_threshold: float = 1.0,
+        tau: float = 2.0,
+        dropout: float = 0.1,
+        credit: str = "dvm",
+        manifold_dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__()
+        if num_layers < 0:
+            raise ValueError(f"MSG: num_layers must be >= 0, got {num_layers!r}")
+        self.manifold = get_manifold(manifold)
+        self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
+        self.T, self.credit = int(T), credit
+        shared = dict(
+            manifold=self.manifold, T=T, neuron=neuron, v_threshold=v_threshold, tau=tau, step_size=step_size,
+            dropout=dropout, credit=credit, manifold_dtype=manifold_dtype,
+        )
+        self.encoder = SpikingEncoder(in_channels, hidden_channels, **shared)
+        self.convs = nn.ModuleList(
+            ManifoldSpikingConv(hidden_channels, hidden_channels, **shared) for _ in range(num_layers)
+        )
+        self.readout = nn.Linear(hidden_channels, out_channels) if out_channels is not None else None
+        self.spikes: list[Tensor] = []
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+        if self.readout is not None:
+            self.readout.reset_parameters()
+
+    def encode(self, x: Tensor, edge_index: Any) -> Tensor:
+        """Node states on the manifold, shape [N, D'] in the manifold dtype; spikes per layer in ``self.spikes``."""
+        spikes, z = self.encoder(x, edge_index)
+        graph = self.encoder.adjacency(edge_index, x.size(0))
+        self.spikes = [spikes.detach()]
+        for conv in self.convs:
+            spikes, z = conv(spikes, z, graph)
+            self.spikes.append(spikes.detach())
+        return z
+
+    def embed(self, z: Tensor) -> Tensor:
+        """The readout features Log_o(z) as intrinsic vectors [N, D] in x's float dtype."""
+        return self.manifold.untangent0(self.manifold.logmap0(z)).to(self.encoder.lin.weight.dtype)
+
+    def forward(self, x: Tensor, edge_index: Any) -> Tensor:
+        if self.readout is None:
+            raise ValueError("MSG: built without out_channels; call encode() for states")
+        return self.readout(self.embed(self.encode(x, edge_index)))
+
+    def __repr__(self) -> str:
+        out = "" if self.out_channels is None else f", {self.out_channels}"
+        return (
+            f"MSG({self.in_channels}, {self.hidden_channels}{out}, manifold={self.manifold!r}, T={self.T}, "
+            f"num_layers={len(self.convs)}, credit={self.credit!r})"
+        )

@@ -1,0 +1,303 @@
+r"""MSG's layers: a spiking encoder and the manifold spiking graph convolution.
+
+Sun, Huang, Wan, Peng, Yu, "Spiking Graph Neural Network on Riemannian Manifolds", NeurIPS 2024.
+
+Each layer carries two things forward: spike trains :math:`S \in \{0,1\}^{T \times N \times D}` and a manifold
+state :math:`z \in \mathcal{M}^N`. The state moves along the geodesic whose initial velocity is the layer's mean
+current, read as a tangent vector at the origin and carried to :math:`z` by parallel transport:
+
+.. math::
+    v_l = \epsilon \, \hat{A} \, \bar{S}_{l-1} W_l, \qquad
+    z_{l+1} = \operatorname{Exp}_{z_l}\!\big(\mathrm{PT}_{o \to z_l}(v_l)\big),
+
+with :math:`\bar{S} = \frac{1}{T}\sum_t S_t`. Because the convolution is linear and has no bias,
+:math:`\frac{1}{T}\sum_t \hat{A} S_t W = \hat{A} \bar{S} W`: the rate path is one aggregation of width D.
+
+Credit assignment (``credit``):
+
+- ``"dvm"`` (differentiation via manifold): the spike path runs without autograd (spikes are constants for the
+  gradient); the gradient reaches :math:`W_l` only through :math:`v_l` and the exp maps. Memory and backward time do
+  not grow with T.
+- ``"bptt"``: the currents of all T steps stay in the graph and surrogate gradients flow through the neurons into
+  earlier layers (the paper's "DvS" baseline).
+
+The manifold path (exp, transport, log: N x (D+1) numbers) runs in ``manifold_dtype`` (float64 by default): in
+float32 the hyperboloid loses its digits a few units from the origin (DESIGN.md, "Numerical range").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+from msg.manifolds import get_manifold
+from msg.neurons import get_neuron
+from msg.ops.aggregate import Adjacency, propagate
+
+CREDITS = ("dvm", "bptt")
+
+
+def _check_positive(owner: str, name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{owner}: {name} must be > 0, got {value!r}")
+
+
+def make_neuron(owner: str, neuron: str, v_threshold: float, tau: float) -> nn.Module:
+    """A multi-step IF or LIF node for MSG (soft reset by subtraction, as in the paper's IF neuron)."""
+    if neuron.lower() not in ("if", "lif"):
+        raise ValueError(f"{owner}: neuron must be 'IF' or 'LIF', got {neuron!r}")
+    kwargs: dict[str, Any] = {"v_threshold": v_threshold, "v_reset": None, "step_mode": "m"}
+    if neuron.lower() == "lif":
+        kwargs["tau"] = tau
+    return get_neuron(neuron, **kwargs)
+
+
+def shared_dropout_mask(like: Tensor, p: float, training: bool) -> Tensor | None:
+    """One inverted-dropout mask [N, D] shared by all T steps (so the mean over t commutes with dropout)."""
+    if not training or p == 0.0:
+        return None
+    return torch.empty_like(like).bernoulli_(1.0 - p).div_(1.0 - p)
+
+
+class _SpikingConvBase(MessagePassing):
+    """Shared settings, validation and the graph-input cache of the MSG layers."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        manifold: Any,
+        T: int,
+        neuron: str,
+        v_threshold: float,
+        tau: float,
+        step_size: float,
+        dropout: float,
+        credit: str,
+        cached: bool,
+        manifold_dtype: torch.dtype,
+    ) -> None:
+        super().__init__(aggr="add")
+        name = type(self).__name__
+        if int(T) < 1:
+            raise ValueError(f"{name}: T must be >= 1, got {T!r}")
+        _check_positive(name, "step_size", step_size)
+        _check_positive(name, "v_threshold", v_threshold)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
+        if credit not in CREDITS:
+            raise ValueError(f"{name}: credit must be one of {CREDITS}, got {credit!r}")
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"{name}: channels must be >= 1, got in={in_channels}, out={out_channels}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.manifold = get_manifold(manifold)
+        self.T, self.step_size, self.dropout, self.credit = int(T), float(step_size), float(dropout), credit
+        self.cached, self.manifold_dtype = cached, manifold_dtype
+        self.neuron = make_neuron(name, neuron, v_threshold, tau)
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self._cache: tuple[Any, Adjacency] | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+        self._cache = None
+
+    def adjacency(self, adj: Any, num_nodes: int) -> Adjacency:
+        """The normalised adjacency for a graph input; built once per input object when ``cached``."""
+        if isinstance(adj, Adjacency):
+            return adj
+        if self.cached and self._cache is not None and self._cache[0] is adj:
+            return self._cache[1]
+        built = Adjacency(adj, num_nodes)
+        if self.cached:
+            self._cache = (adj, built)
+        return built
+
+    def message_and_aggregate(self, adj_t: Adjacency, x: Tensor) -> Tensor:  # type: ignore[override]
+        """All time steps of ``x`` ([N, F] or [T, N, F]) aggregated with sparse products (no [E, F] messages)."""
+        return propagate(adj_t, x)
+
+    def _manifold_macs(self, z: Tensor) -> int:
+        """Multiply-adds of one transport + exp map on [N, D'] states (about six inner products / axpys)."""
+        return 6 * z.numel()
+
+    def _spike(self, currents: Tensor) -> Tensor:
+        self.neuron.reset()
+        spikes = self.neuron(currents)
+        self.neuron.reset()
+        return spikes
+
+    def _move(self, z: Tensor, v: Tensor) -> Tensor:
+        """z' = Exp_z(PT_{o->z}(v)) with v an intrinsic [N, D] vector read at the origin."""
+        u = self.manifold.tangent0(v.to(self.manifold_dtype))
+        return self.manifold.expmap(z, self.manifold.transp0(z, u))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.in_channels}, {self.out_channels}, manifold={self.manifold!r}, "
+            f"T={self.T})"
+        )
+
+
+class SpikingEncoder(_SpikingConvBase):
+    r"""MSG's encoder: GCN currents, spikes over T steps, and the first manifold state.
+
+    .. math::
+        I = \hat{A} \, \mathrm{drop}(X W_0), \quad S_0 = \mathrm{Neuron}(I, \dots, I), \quad
+        z_1 = \operatorname{Exp}_o(\epsilon I)
+
+    Dropout acts after the projection (not on the raw, possibly large, feature matrix).
+
+    Args:
+        in_channels (int): input features F.
+        out_channels (int): intrinsic dimension D of the state and spike width.
+        manifold (str or Manifold): ``"lorentz"``, ``"sphere"``, ``"euclidean"``, a product such as
+            ``"lorentz,sphere"``, or a manifold object.
+        T (int): time steps. (default: :obj:`15`)
+        neuron (str): ``"IF"`` or ``"LIF"``. (default: :obj:`"IF"`)
+        v_threshold (float): firing threshold. (default: :obj:`1.0`)
+        tau (float): LIF membrane time constant. (default: :obj:`2.0`)
+        step_size (float): :math:`\epsilon`. (default: :obj:`0.1`)
+        dropout (float): dropout after the projection. (default: :obj:`0.0`)
+        credit (str): ``"dvm"`` or ``"bptt"``. (default: :obj:`"dvm"`)
+        cached (bool): build the normalised adjacency once per graph input. (default: :obj:`True`)
+        manifold_dtype (torch.dtype): dtype of the manifold path. (default: :obj:`torch.float64`)
+
+    Shapes:
+        - **input:** x :math:`(|V|, F)`, graph ``edge_index`` :math:`(2, |E|)` or a sparse adjacency
+        - **output:** spikes :math:`(T, |V|, D)`, state :math:`(|V|, D')` with D' the manifold's ambient
+          dimension (D + 1 for Lorentz and sphere)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        manifold: Any = "lorentz",
+        T: int = 15,
+        neuron: str = "IF",
+        v_threshold: float = 1.0,
+        tau: float = 2.0,
+        step_size: float = 0.1,
+        dropout: float = 0.0,
+        credit: str = "dvm",
+        cached: bool = True,
+        manifold_dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, manifold, T, neuron, v_threshold, tau, step_size, dropout, credit, cached,
+            manifold_dtype,
+        )
+
+    def energy_ops(self, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> tuple[int, int]:
+        """(ACs, MACs) of one forward for :class:`msg.ops.energy.EnergyMeter`: the projection of the real-valued
+        features (non-zeros x D, as a sparse-aware kernel skips zeros), one weighted aggregation of the currents
+        (nnz(A) x D) and the exp map; the neurons' own updates are counted by the meter's neuron hooks."""
+        x, adj = inputs
+        graph = self.adjacency(adj, x.size(0))
+        macs = int(torch.count_nonzero(x)) * self.out_channels + graph.matrix._nnz() * self.out_channels
+        return 0, macs + self._manifold_macs(output[1])
+
+    def forward(self, x: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
+        if x.dim() != 2 or x.size(1) != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__}: expected x of shape [N, {self.in_channels}], got {tuple(x.shape)}"
+            )
+        graph = self.adjacency(adj, x.size(0))
+        h = nn.functional.dropout(self.lin(x), self.dropout, self.training)
+        current = self.message_and_aggregate(graph, h)
+        if not torch.isfinite(current).all():  # O(N*D) instead of scanning the (often large) feature matrix
+            raise ValueError(f"{type(self).__name__}: the node features x contain NaN or Inf")
+        repeated = current.unsqueeze(0).expand(self.T, *current.shape)
+        if self.credit == "dvm":
+            with torch.no_grad():
+                spikes = self._spike(repeated.detach())
+        else:
+            spikes = self._spike(repeated)
+        v = self.step_size * current
+        z = self.manifold.expmap0(self.manifold.tangent0(v.to(self.manifold_dtype)))
+        return spikes, z
+
+
+class ManifoldSpikingConv(_SpikingConvBase):
+    r"""A manifold spiking graph convolution (MSG layer).
+
+    .. math::
+        I_t = m \odot \hat{A} S_{l-1,t} W_l, \quad S_l = \mathrm{Neuron}(I_1, \dots, I_T), \quad
+        z_{l+1} = \operatorname{Exp}_{z_l}\big(\mathrm{PT}_{o \to z_l}(\epsilon \bar{I})\big), \quad
+        \bar{I} = \tfrac{1}{T}\textstyle\sum_t I_t
+
+    with one dropout mask :math:`m` shared by all steps. Under ``credit="dvm"`` the T-step currents are computed
+    without autograd and the rate path :math:`\epsilon\, m \odot \hat{A} \bar{S} W` (equal to the mean current)
+    carries the gradient; the result equals the autograd gradient of the same forward with spikes detached.
+
+    Args:
+        in_channels (int): spike width of the previous layer.
+        out_channels (int): spike width of this layer; must equal the manifold path's intrinsic dimension D.
+        manifold, T, neuron, v_threshold, tau, step_size, dropout, credit, cached, manifold_dtype: as in
+            :class:`SpikingEncoder`.
+
+    Shapes:
+        - **input:** spikes :math:`(T, |V|, F_{in})`, state :math:`(|V|, D')`, graph
+        - **output:** spikes :math:`(T, |V|, F_{out})`, state :math:`(|V|, D')`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        manifold: Any = "lorentz",
+        T: int = 15,
+        neuron: str = "IF",
+        v_threshold: float = 1.0,
+        tau: float = 2.0,
+        step_size: float = 0.1,
+        dropout: float = 0.0,
+        credit: str = "dvm",
+        cached: bool = True,
+        manifold_dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, manifold, T, neuron, v_threshold, tau, step_size, dropout, credit, cached,
+            manifold_dtype,
+        )
+
+    def energy_ops(self, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> tuple[int, int]:
+        """(ACs, MACs) of one forward: each input spike accumulates one weight row (spikes x F_out ACs), the T
+        weighted aggregations of the currents (T x nnz(A) x F_out MACs), and the transport + exp map."""
+        spikes, _, adj = inputs
+        graph = self.adjacency(adj, spikes.size(1))
+        acs = int(torch.count_nonzero(spikes)) * self.out_channels
+        macs = self.T * graph.matrix._nnz() * self.out_channels + self._manifold_macs(output[1])
+        return acs, macs
+
+    def forward(self, spikes: Tensor, z: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
+        name = type(self).__name__
+        if spikes.dim() != 3 or spikes.size(0) != self.T or spikes.size(2) != self.in_channels:
+            raise ValueError(
+                f"{name}: expected spikes of shape [T={self.T}, N, {self.in_channels}], got {tuple(spikes.shape)}"
+            )
+        if z.dim() != 2 or z.size(0) != spikes.size(1):
+            raise ValueError(f"{name}: expected a state of shape [N={spikes.size(1)}, D'], got {tuple(z.shape)}")
+        graph = self.adjacency(adj, spikes.size(1))
+        weight = self.lin.weight
+        mask = shared_dropout_mask(weight.new_empty(spikes.size(1), self.out_channels), self.dropout, self.training)
+        if self.credit == "dvm":
+            with torch.no_grad():
+                currents = self.message_and_aggregate(graph, spikes @ weight.t())
+                if mask is not None:
+                    currents = currents * mask
+                out = self._spike(currents)
+            mean_current = self.message_and_aggregate(graph, spikes.mean(0) @ weight.t())
+            if mask is not None:
+                mean_current = mean_current * mask
+        else:
+            currents = self.message_and_aggregate(graph, spikes @ weight.t())
+            if mask is not None:
+                currents = currents * mask
+            out = self._spike(currents)
+            mean_current = currents.mean(0)
+        return out, self._move(z, self.step_size * mean_current)
