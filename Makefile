@@ -27,7 +27,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/msg datasets info cora
+	$(BIN)/msg train
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

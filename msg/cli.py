@@ -53,7 +53,82 @@ def add_datasets(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_datasets_info)
 
 
-SUBCOMMANDS = [add_datasets]
+def _train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from msg.tasks.config import FIELDS, resolve_config
+    from msg.tasks.runner import run, write_json_atomic
+
+    given = {k: v for k, v in vars(args).items() if k in FIELDS}
+    cfg = resolve_config(given)
+    if args.out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("results") / f"{cfg.task}_{cfg.dataset}_{cfg.model}_{cfg.manifold}_{cfg.credit}_{stamp}.json"
+    else:
+        out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"--out {out} exists; pass --overwrite to replace it (nothing was run)")
+    results = run(cfg, progress=not args.no_progress)
+    write_json_atomic(out, results)
+    metric = results["metric"]
+    print(
+        f"task={cfg.task} dataset={cfg.dataset} model={cfg.model} manifold={cfg.manifold} credit={cfg.credit} "
+        f"runs={cfg.runs}\n"
+        f"test_{metric}={100 * results['test_mean']:.2f} +- {100 * results['test_std']:.2f} "
+        f"val_{metric}={100 * results['val_mean']:.2f} epoch_time_s={results['epoch_time_s']:.4f} "
+        f"params={results['num_params']} peak_rss_mb={results['peak_rss_mb']:.0f}\n"
+        f"results: {out}"
+    )
+    return 0
+
+
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    from msg.tasks.config import SPLITS, TASKS, TrainConfig
+
+    d = TrainConfig()
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (default: MSG node classification on the shipped Cora)",
+        description="Precedence: command line > --config file > defaults (shown in brackets).",
+        argument_default=argparse.SUPPRESS,
+    )
+    add = parser.add_argument
+    add("--task", choices=TASKS, help=f"nc (node classification) or lp (link prediction) [{d.task}]")
+    add("--dataset", help=f"a name from `msg datasets list` [{d.dataset}]")
+    add("--model", help=f"model name [{d.model}]")
+    add("--manifold", help=f"lorentz, sphere, euclidean or a product like lorentz,sphere [{d.manifold}]")
+    add("--T", type=int, help=f"time steps [{d.T}]")
+    add("--layers", type=int, help=f"manifold spiking layers after the encoder [{d.layers}]")
+    add("--hidden", type=int, help=f"intrinsic dimension / spike width [{d.hidden}]")
+    add("--step-size", dest="step_size", type=float, help=f"epsilon, the tangent step scale [{d.step_size}]")
+    add("--neuron", help=f"IF or LIF [{d.neuron}]")
+    add("--v-threshold", dest="v_threshold", type=float, help=f"firing threshold [{d.v_threshold}]")
+    add("--tau", type=float, help=f"LIF time constant [{d.tau}]")
+    add("--dropout", type=float, help=f"dropout after projections [{d.dropout}]")
+    add("--credit", help=f"dvm or bptt [{d.credit}]")
+    add("--lr", type=float, help=f"learning rate (Riemannian Adam) [{d.lr}]")
+    add("--weight-decay", dest="weight_decay", type=float, help=f"weight decay [{d.weight_decay}]")
+    add("--epochs", type=int, help=f"epochs per run [{d.epochs}]")
+    add("--runs", type=int, help=f"independent runs, seeds seed..seed+runs-1 [{d.runs}]")
+    add("--seed", type=int, help=f"first seed [{d.seed}]")
+    add("--eval-every", dest="eval_every", type=int, help=f"evaluate every N epochs [{d.eval_every}]")
+    add("--patience", type=int, help="stop after N evaluations without a better validation score [off]")
+    add("--split", choices=SPLITS, help="public (Planetoid), random (train/val fractions) or auto [auto]")
+    add("--fixed-split", dest="fixed_split", action="store_true", help="one split for all runs (paper protocol)")
+    add("--train-frac", dest="train_frac", type=float, help=f"random split: train fraction [{d.train_frac}]")
+    add("--val-frac", dest="val_frac", type=float, help=f"random split: validation fraction [{d.val_frac}]")
+    add("--fd-r", dest="fd_r", type=float, help=f"Fermi-Dirac radius (lp) [{d.fd_r}]")
+    add("--fd-t", dest="fd_t", type=float, help=f"Fermi-Dirac temperature (lp) [{d.fd_t}]")
+    add("--root", help="data root [$MSG_DATA, else the user cache]")
+    add("--config", help="JSON config file, or a shipped name such as nc_photo_lorentz")
+    parser.add_argument("--out", default=None, help="results JSON [results/<task>_<dataset>_..._<time>.json]")
+    parser.add_argument("--overwrite", action="store_true", default=False, help="replace an existing --out file")
+    parser.add_argument("--no-progress", action="store_true", default=False, help="no progress bars")
+    parser.set_defaults(handler=_train)
+
+
+SUBCOMMANDS = [add_datasets, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, DatasetNotFoundError, CorruptDatasetError) as err:
+    except (ValueError, FloatingPointError, DatasetNotFoundError, CorruptDatasetError) as err:
         print(f"msg: error: {err}", file=sys.stderr)
         return 2
 

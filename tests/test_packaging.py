@@ -20,5 +20,6 @@ def test_wheel_file_list(tmp_path: Path) -> None:
     assert {n for n in top if not n.endswith(".dist-info")} == {"msg"}
     assert "msg/datasets/_data/cora.npz" in names and "msg/datasets/_data/cora.json" in names
     assert "msg/manifolds/__init__.py" in names and "msg/cli.py" in names
+    assert "msg/configs/nc_photo_lorentz.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "msg = msg.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
