@@ -67,9 +67,11 @@ def _train(args: argparse.Namespace) -> int:
         out = Path("results") / f"{cfg.task}_{cfg.dataset}_{cfg.model}_{cfg.manifold}_{cfg.credit}_{stamp}.json"
     else:
         out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"--out {out} exists; pass --overwrite to replace it (nothing was run)")
-    results = run(cfg, progress=not args.no_progress)
+    for flag, path in (("--out", out), ("--save-model", args.save_model)):
+        if path is not None and Path(path).exists() and not args.overwrite:
+            raise ValueError(f"{flag} {path} exists; pass --overwrite to replace it (nothing was run)")
+    save_to = None if args.save_model is None else Path(args.save_model)
+    results = run(cfg, progress=not args.no_progress, save_model_to=save_to)
     write_json_atomic(out, results)
     metric = results["metric"]
     print(
@@ -123,7 +125,8 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--root", help="data root [$MSG_DATA, else the user cache]")
     add("--config", help="JSON config file, or a shipped name such as nc_photo_lorentz")
     parser.add_argument("--out", default=None, help="results JSON [results/<task>_<dataset>_..._<time>.json]")
-    parser.add_argument("--overwrite", action="store_true", default=False, help="replace an existing --out file")
+    parser.add_argument("--save-model", dest="save_model", default=None, help="save the first run's best model here")
+    parser.add_argument("--overwrite", action="store_true", default=False, help="replace existing output files")
     parser.add_argument("--no-progress", action="store_true", default=False, help="no progress bars")
     parser.set_defaults(handler=_train)
 

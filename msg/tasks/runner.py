@@ -112,10 +112,19 @@ def _auc(pos: Tensor, neg: Tensor) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-def _loop(cfg: TrainConfig, step: Callable[[], float], evaluate: Callable[[], tuple[float, float]], desc: str) -> dict:
-    """Shared epoch loop: train step, periodic eval, best-validation selection, early stopping, timings."""
+def _loop(
+    cfg: TrainConfig,
+    model: nn.Module,
+    step: Callable[[], float],
+    evaluate: Callable[[], tuple[float, float]],
+    desc: str,
+) -> dict:
+    """Shared epoch loop: train step, periodic eval, best-validation selection, early stopping, timings.
+
+    The model's parameters are left at the best-validation evaluation (a copy of its state is kept)."""
     history: dict[str, list] = {"epoch": [], "loss": [], "val": [], "test": []}
     best = {"val": -math.inf, "test": math.nan, "epoch": 0}
+    best_state: dict[str, Tensor] = {}
     times: list[float] = []
     stale = 0
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, leave=False, disable=None)
@@ -134,11 +143,13 @@ def _loop(cfg: TrainConfig, step: Callable[[], float], evaluate: Callable[[], tu
         history["test"].append(test)
         if val > best["val"]:
             best, stale = {"val": val, "test": test, "epoch": epoch}, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
         bar.set_postfix(loss=f"{loss:.4f}", val=f"{val:.4f}", best_test=f"{best['test']:.4f}")
         if cfg.patience is not None and stale >= cfg.patience:
             break
+    model.load_state_dict(best_state)
     warm = times[1:] if len(times) > 1 else times
     return {**best, "best_epoch": best.pop("epoch"), "epoch_time_s": statistics.median(warm), "history": history}
 
@@ -167,7 +178,7 @@ def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
         val_mask, test_mask = split.val_mask, split.test_mask
         return _accuracy(logits[val_mask], y[val_mask]), _accuracy(logits[test_mask], y[test_mask])
 
-    result = _loop(cfg, step, evaluate, f"run seed={seed}")
+    result = _loop(cfg, model, step, evaluate, f"run seed={seed}")
     return {"seed": seed, **result, "num_params": count_parameters(model), "model": model}
 
 
@@ -205,8 +216,44 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
             scores.append(_auc(pos, decoder.logits(z, part.neg_edge_label_index)))
         return scores[0], scores[1]
 
-    result = _loop(cfg, step, evaluate, f"run seed={seed}")
+    result = _loop(cfg, model, step, evaluate, f"run seed={seed}")
     return {"seed": seed, **result, "num_params": count_parameters(model), "model": model}
+
+
+def save_model(path: Path, model: nn.Module, cfg: TrainConfig, in_channels: int, out_channels: int | None) -> None:
+    """Save a trained model so that :func:`load_model` rebuilds it; readable with ``torch.load(weights_only=True)``.
+
+    The file holds plain types only: the state dict (tensors), the config and the channel sizes."""
+    payload = {
+        "format": "msg-model-v1",
+        "config": cfg.to_dict(),
+        "in_channels": int(in_channels),
+        "out_channels": None if out_channels is None else int(out_channels),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(path: Path) -> tuple[nn.Module, TrainConfig]:
+    """Rebuild a model saved by :func:`save_model` (``weights_only`` loading: no code runs from the file)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an unreadable or foreign file: say so plainly
+        raise ValueError(f"model file {path} could not be read as a msg model ({type(err).__name__}: {err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != "msg-model-v1":
+        raise ValueError(f"model file {path} is not a msg model (saved by `msg train --save-model`)")
+    cfg = TrainConfig(**payload["config"]).validate()
+    model = build_model(cfg, payload["in_channels"], payload["out_channels"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, cfg
 
 
 @torch.no_grad()
@@ -226,8 +273,10 @@ def inference_energy(model: nn.Module, data: Data) -> dict[str, float]:
     return {**summary, "energy_mJ": millijoules, "energy_mJ_per_node": millijoules / data.num_nodes}
 
 
-def run(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train ``cfg.runs`` runs and return the results document (see README for its fields)."""
+def run(cfg: TrainConfig, progress: bool = True, save_model_to: Path | None = None) -> dict[str, Any]:
+    """Train ``cfg.runs`` runs and return the results document (see README for its fields).
+
+    With ``save_model_to``, the first run's model (at its best validation epoch) is saved there."""
     cfg.validate()
     data = load_dataset(cfg.dataset, root=cfg.root)
     if data.num_nodes == 0 or data.edge_index.numel() == 0:
@@ -241,6 +290,9 @@ def run(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         model = result.pop("model")
         if energy is None:
             energy = inference_energy(model, data)
+            if save_model_to is not None:
+                out_channels = int(data.y.max()) + 1 if cfg.task == "nc" else None
+                save_model(save_model_to, model, cfg, data.num_features, out_channels)
         runs.append(result)
     tests = [r["test"] for r in runs]
     vals = [r["val"] for r in runs]

@@ -118,3 +118,19 @@ def test_nan_features_are_rejected(monkeypatch: pytest.MonkeyPatch, cora) -> Non
     monkeypatch.setattr("msg.tasks.runner.load_dataset", lambda *a, **k: bad)
     with pytest.raises(ValueError, match="NaN"):
         run(TrainConfig(epochs=1), progress=False)
+
+
+def test_save_and_load_model(tmp_path: Path, cora) -> None:
+    from msg.tasks.runner import load_model
+
+    path = tmp_path / "m.pt"
+    assert main(["train", "--epochs", "2", "--T", "3", "--hidden", "8", "--layers", "1", "--no-progress",
+                 "--out", str(tmp_path / "r.json"), "--save-model", str(path)]) == 0
+    payload = torch.load(path, weights_only=True)  # plain types only
+    assert payload["format"] == "msg-model-v1" and payload["config"]["T"] == 3
+    model, cfg = load_model(path)
+    assert cfg.hidden == 8 and not model.training
+    assert model(cora.x, cora.edge_index).shape == (cora.num_nodes, 7)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="could not be read as a msg model"):
+        load_model(tmp_path / "junk.pt")
