@@ -82,12 +82,18 @@ class MSG(nn.Module):
         if self.readout is not None:
             self.readout.reset_parameters()
 
-    def encode(self, x: Tensor, edge_index: Any) -> Tensor:
-        """Node states on the manifold, shape [N, D'] in the manifold dtype; spikes per layer in ``self.spikes``."""
+    def encode(self, x: Tensor, edge_index: Any, record_spikes: bool = False) -> Tensor:
+        """Node states on the manifold, shape [N, D'] in the manifold dtype.
+
+        The last layer's spikes feed nothing, so they are only computed with ``record_spikes`` (or in eval mode);
+        then ``self.spikes`` holds every layer's spikes [T, N, D], encoder first."""
+        record = record_spikes or not self.training
         spikes, z = self.encoder(x, edge_index)
         graph = self.encoder.adjacency(edge_index, x.size(0))
         self.spikes = [spikes.detach()]
-        for conv in self.convs:
+        for i, conv in enumerate(self.convs):
+            if i == len(self.convs) - 1 and not record:
+                return conv.move(spikes, z, graph)
             spikes, z = conv(spikes, z, graph)
             self.spikes.append(spikes.detach())
         return z

@@ -38,6 +38,8 @@ from msg.neurons import get_neuron
 from msg.ops.aggregate import Adjacency, propagate
 
 CREDITS = ("dvm", "bptt")
+CACHE_SIZE = 4
+"""Graph inputs whose normalised adjacency a layer keeps (train, validation, test and one spare)."""
 
 
 def _check_positive(owner: str, name: str, value: float) -> None:
@@ -98,22 +100,28 @@ class _SpikingConvBase(MessagePassing):
         self.cached, self.manifold_dtype = cached, manifold_dtype
         self.neuron = make_neuron(name, neuron, v_threshold, tau)
         self.lin = nn.Linear(in_channels, out_channels, bias=False)
-        self._cache: tuple[Any, Adjacency] | None = None
+        self._cache: list[tuple[Any, Adjacency]] = []
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
-        self._cache = None
+        self._cache = []
 
     def adjacency(self, adj: Any, num_nodes: int) -> Adjacency:
-        """The normalised adjacency for a graph input; built once per input object when ``cached``."""
+        """The normalised adjacency for a graph input; with ``cached``, built once per input object.
+
+        The cache keeps the last :data:`CACHE_SIZE` graph inputs (by identity, holding a reference so an id is
+        never reused), so alternating train / validation / test graphs do not rebuild. As with PyG's
+        ``cached=True``, an input tensor modified in place is not noticed: call :meth:`reset_parameters`."""
         if isinstance(adj, Adjacency):
             return adj
-        if self.cached and self._cache is not None and self._cache[0] is adj:
-            return self._cache[1]
+        for i, (key, built) in enumerate(self._cache):
+            if key is adj:
+                self._cache.append(self._cache.pop(i))
+                return built
         built = Adjacency(adj, num_nodes)
         if self.cached:
-            self._cache = (adj, built)
+            self._cache = [*self._cache[-(CACHE_SIZE - 1) :], (adj, built)]
         return built
 
     def message_and_aggregate(self, adj_t: Adjacency, x: Tensor) -> Tensor:  # type: ignore[override]
@@ -274,7 +282,7 @@ class ManifoldSpikingConv(_SpikingConvBase):
         macs = self.T * graph.matrix._nnz() * self.out_channels + self._manifold_macs(output[1])
         return acs, macs
 
-    def forward(self, spikes: Tensor, z: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
+    def _check(self, spikes: Tensor, z: Tensor) -> None:
         name = type(self).__name__
         if spikes.dim() != 3 or spikes.size(0) != self.T or spikes.size(2) != self.in_channels:
             raise ValueError(
@@ -282,22 +290,31 @@ class ManifoldSpikingConv(_SpikingConvBase):
             )
         if z.dim() != 2 or z.size(0) != spikes.size(1):
             raise ValueError(f"{name}: expected a state of shape [N={spikes.size(1)}, D'], got {tuple(z.shape)}")
-        graph = self.adjacency(adj, spikes.size(1))
+
+    def _mask(self, spikes: Tensor) -> Tensor | None:
         weight = self.lin.weight
-        mask = shared_dropout_mask(weight.new_empty(spikes.size(1), self.out_channels), self.dropout, self.training)
-        if self.credit == "dvm":
-            with torch.no_grad():
-                currents = self.message_and_aggregate(graph, spikes @ weight.t())
-                if mask is not None:
-                    currents = currents * mask
-                out = self._spike(currents)
-            mean_current = self.message_and_aggregate(graph, spikes.mean(0) @ weight.t())
-            if mask is not None:
-                mean_current = mean_current * mask
-        else:
-            currents = self.message_and_aggregate(graph, spikes @ weight.t())
+        return shared_dropout_mask(weight.new_empty(spikes.size(1), self.out_channels), self.dropout, self.training)
+
+    def _rate_move(self, spikes: Tensor, z: Tensor, graph: Adjacency, mask: Tensor | None) -> Tensor:
+        """z' from the rate path eps * m * A (mean_t S) W: one aggregation of width D. Under DvM the spikes are
+        constants; under BPTT they carry gradient, and by linearity this equals the mean of the step currents."""
+        mean_current = self.message_and_aggregate(graph, self.lin(spikes.mean(0)))
+        if mask is not None:
+            mean_current = mean_current * mask
+        return self._move(z, self.step_size * mean_current)
+
+    def move(self, spikes: Tensor, z: Tensor, adj: Any) -> Tensor:
+        """Only the new state (for a last layer whose spikes feed nothing: skips the T-step spike path)."""
+        self._check(spikes, z)
+        return self._rate_move(spikes, z, self.adjacency(adj, spikes.size(1)), self._mask(spikes))
+
+    def forward(self, spikes: Tensor, z: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
+        self._check(spikes, z)
+        graph = self.adjacency(adj, spikes.size(1))
+        mask = self._mask(spikes)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.credit != "dvm"):
+            currents = self.message_and_aggregate(graph, self.lin(spikes))
             if mask is not None:
                 currents = currents * mask
             out = self._spike(currents)
-            mean_current = currents.mean(0)
-        return out, self._move(z, self.step_size * mean_current)
+        return out, self._rate_move(spikes, z, graph, mask)
