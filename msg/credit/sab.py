@@ -1,0 +1,226 @@
+r"""Sparse attentive backtracking (SAB) around any recurrent cell.
+
+After Ke, Goyal, Bilaniuk, Binas, Mozer, Pal & Bengio, "Sparse Attentive Backtracking: Temporal Credit Assignment
+Through Reminding" (NeurIPS 2018). At every step the cell proposes a provisional state :math:`\hat h_t`; the
+wrapper attends over a memory of past provisional states :math:`M = \{m_1, \dots, m_{|M|}\}` written every
+:math:`k_{att}` steps, keeps only the :math:`k_{top}` best-matching memories and adds their summary to the state:
+
+.. math::
+    a_{t,i} = w^\top \tanh(W_h \hat h_t + W_m m_i), \qquad
+    \delta_t = a_{t,(k_{top}+1)}\ \text{(the } (k_{top}+1)\text{-th largest score, a constant)},
+
+.. math::
+    \tilde a_{t,i} = \frac{\max(a_{t,i} - \delta_t, 0)}{\sum_j \max(a_{t,j} - \delta_t, 0) + \epsilon}, \qquad
+    h_t = \hat h_t + \sum_i \tilde a_{t,i}\, m_i, \qquad m \leftarrow \hat h_t \text{ every } k_{att}
+    \text{ steps}.
+
+The recurrent path is cut every :math:`k_{trunc}` steps (truncated BPTT), while every memory keeps its autograd
+graph: the loss at step :math:`t` reaches a step :math:`t' < t - k_{trunc}` only through the selected memories,
+and from a memory written at step :math:`\tau` it backtracks locally to the last cut before :math:`\tau`. Memories
+are written on the last step of their :math:`k_{att}` window and cuts happen after the memory is written, so with
+:math:`k_{att} = k_{trunc}` every memory backtracks exactly :math:`k_{trunc}` steps, as in the paper. While
+:math:`|M| \le k_{top}` the threshold is :math:`\delta_t = \min_i a_{t,i} - 1` (every memory is selected).
+
+A cell is any module with ``init_state(x) -> state``, ``forward(x_t, state) -> state`` (``state`` a tuple of
+tensors), ``hidden(state) -> h`` and ``with_hidden(state, h) -> state``: :class:`LSTMCore` wraps
+:class:`torch.nn.LSTMCell`; ``msg.models.lsnn.LSNNCell`` exposes the membrane potentials of msg's LIF/ALIF core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["LSTMCore", "SABOutput", "SparseAttentiveBacktracking", "sparse_attention_weights", "unroll"]
+
+State = tuple[Tensor, ...]
+StepHook = Callable[[int, State], State]
+
+
+def sparse_attention_weights(scores: Tensor, k_top: int, eps: float = 1e-3) -> Tensor:
+    r"""SAB's sparsified attention: subtract the :math:`(k_{top}+1)`-th largest score, clamp at 0, renormalise.
+
+    .. math::
+        \tilde a_i = \frac{\max(a_i - \delta, 0)}{\sum_j \max(a_j - \delta, 0) + \epsilon}, \qquad
+        \delta = \operatorname{sg}\big[a_{(k_{top}+1)}\big] \text{ if } |M| > k_{top}
+        \text{ else } \operatorname{sg}\big[\min_i a_i\big] - 1,
+
+    with :math:`\operatorname{sg}` the stop-gradient, so no gradient reaches the unselected memories. At most
+    :math:`k_{top}` weights are non-zero (ties at :math:`\delta` get weight 0). The renormalisation's derivative
+    grows like :math:`1/(\sum_j \max(a_j - \delta, 0) + \epsilon)`: when the selected scores nearly tie the
+    threshold, a tiny :math:`\epsilon` lets it reach :math:`10^6` and more per step and the gradients overflow
+    after a few steps of training (measured on the copy task), so :math:`\epsilon` defaults to :math:`10^{-3}`
+    and the weights then sum to slightly less than 1.
+
+    Shapes:
+        - **scores**: :math:`(B, |M|)`; **output**: :math:`(B, |M|)`, rows sum to 1 (up to :math:`\epsilon`).
+    """
+    if k_top < 1:
+        raise ValueError(f"sparse_attention_weights: `k_top` must be at least 1, got {k_top}")
+    if scores.shape[-1] > k_top:
+        delta = scores.detach().topk(k_top + 1, dim=-1).values[..., -1:]
+    else:
+        delta = scores.detach().amin(-1, keepdim=True) - 1.0
+    kept = torch.relu(scores - delta)  # strict: the (k_top+1)-th score itself gets no gradient (clamp would)
+    return kept / (kept.sum(-1, keepdim=True) + eps)
+
+
+def _detach(state: State) -> State:
+    return tuple(s.detach() for s in state)
+
+
+def unroll(
+    cell: nn.Module,
+    x_seq: Tensor,
+    state: State | None = None,
+    k_trunc: int | None = None,
+    hook: StepHook | None = None,
+) -> tuple[Tensor, State]:
+    r"""Run a cell over a sequence with optional truncation of the recurrent gradient.
+
+    .. math::
+        s_t = \text{hook}\big(t, \text{cell}(x_t, s_{t-1})\big), \qquad
+        s_t \leftarrow \operatorname{sg}[s_t] \text{ when } (t + 1) \bmod k_{trunc} = 0,
+
+    with outputs :math:`h_t = \text{cell.hidden}(s_t)` taken before the cut. ``k_trunc=None`` is full BPTT; the
+    hook is where :class:`SparseAttentiveBacktracking` adds its attention.
+
+    Shapes:
+        - **x_seq**: :math:`(T, B, F)`; **output**: :math:`(T, B, H)` and the final state.
+    """
+    if k_trunc is not None and k_trunc < 1:
+        raise ValueError(f"unroll: `k_trunc` must be a positive integer or None, got {k_trunc}")
+    state = cell.init_state(x_seq[0]) if state is None else state
+    outputs = []
+    for t in range(x_seq.shape[0]):
+        state = cell(x_seq[t], state)
+        if hook is not None:
+            state = hook(t, state)
+        outputs.append(cell.hidden(state))
+        if k_trunc is not None and (t + 1) % k_trunc == 0:
+            state = _detach(state)
+    return torch.stack(outputs), state
+
+
+class LSTMCore(nn.Module):
+    r"""A :class:`torch.nn.LSTMCell` behind the cell interface of :func:`unroll` (hidden = :math:`h`).
+
+    .. math::
+        (h_t, c_t) = \text{LSTMCell}(x_t, (h_{t-1}, c_{t-1})).
+
+    Args:
+        input_size: :math:`F`; hidden_size: :math:`H`.
+
+    Shapes:
+        - **x**: :math:`(B, F)`; **state**: :math:`((B, H), (B, H))`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.lstm = nn.LSTMCell(input_size, hidden_size)
+
+    def init_state(self, x: Tensor) -> State:
+        zeros = x.new_zeros(x.shape[0], self.hidden_size)
+        return zeros, zeros
+
+    def forward(self, x: Tensor, state: State) -> State:
+        return tuple(self.lstm(x, state))
+
+    def hidden(self, state: State) -> Tensor:
+        return state[0]
+
+    def with_hidden(self, state: State, h: Tensor) -> State:
+        return (h, *state[1:])
+
+
+class SABOutput(NamedTuple):
+    r"""Outputs :math:`h_t` :math:`(T, B, H)`, the final state, the attention weights :math:`(T, B, M_{max})`
+    (zero-padded over the memories that did not exist yet) and the summaries :math:`\sum_i \tilde a_{t,i} m_i`
+    :math:`(T, B, H)` (zero before the first memory), which a readout may use beside :math:`h_t` as Ke et al. do."""
+
+    outputs: Tensor
+    state: State
+    attention: Tensor
+    summaries: Tensor
+
+
+class SparseAttentiveBacktracking(nn.Module):
+    r"""Sparse attentive backtracking wrapper (Ke et al., NeurIPS 2018); the equations are in the module docstring.
+
+    Args:
+        cell: the recurrent cell (see the module docstring for its interface).
+        hidden_size: width :math:`H` of ``cell.hidden(state)``.
+        k_att: a memory is written every ``k_att`` steps (default 10).
+        k_top: number of memories attended per step (default 5, at least 1).
+        k_trunc: truncation length of the local backpropagation (default 10).
+        attention_size: width of the scoring MLP (default ``hidden_size``).
+        eps: :math:`\epsilon` of the renormalisation (default 1e-3, see :func:`sparse_attention_weights`).
+
+    Shapes:
+        - **x_seq**: :math:`(T, B, F)`; **outputs**: :math:`(T, B, H)`; **attention**:
+          :math:`(T, B, \lfloor (T - 1) / k_{att} \rfloor)` (memories that exist before the last step).
+    """
+
+    def __init__(
+        self,
+        cell: nn.Module,
+        hidden_size: int,
+        k_att: int = 10,
+        k_top: int = 5,
+        k_trunc: int = 10,
+        attention_size: int | None = None,
+        eps: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        for name, value in (("hidden_size", hidden_size), ("k_att", k_att), ("k_top", k_top), ("k_trunc", k_trunc)):
+            if value < 1:
+                raise ValueError(f"SparseAttentiveBacktracking: `{name}` must be at least 1, got {value}")
+        for method in ("init_state", "hidden", "with_hidden"):
+            if not callable(getattr(cell, method, None)):
+                raise ValueError(
+                    f"SparseAttentiveBacktracking: `cell` must implement {method}(), got {type(cell).__name__}"
+                )
+        self.cell = cell
+        if not eps > 0:
+            raise ValueError(f"SparseAttentiveBacktracking: `eps` must be positive, got {eps}")
+        self.hidden_size, self.k_att, self.k_top, self.k_trunc = hidden_size, k_att, k_top, k_trunc
+        self.eps = float(eps)
+        size = hidden_size if attention_size is None else attention_size
+        self.query = nn.Linear(hidden_size, size, bias=False)
+        self.key = nn.Linear(hidden_size, size)
+        self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, x_seq: Tensor, state: State | None = None) -> SABOutput:
+        memories: list[Tensor] = []
+        keys: list[Tensor] = []
+        weights: list[Tensor] = []
+        summaries: list[Tensor] = []
+
+        def remind(t: int, current: State) -> State:
+            h = self.cell.hidden(current)
+            if memories:
+                mem = torch.stack(memories, 1)  # (B, M, H)
+                scores = self.score(torch.tanh(self.query(h)[:, None] + torch.stack(keys, 1))).squeeze(-1)
+                attn = sparse_attention_weights(scores, self.k_top, self.eps)
+                summary = torch.einsum("bm,bmh->bh", attn, mem)
+                current = self.cell.with_hidden(current, h + summary)
+            else:
+                attn, summary = h.new_zeros(h.shape[0], 0), torch.zeros_like(h)
+            weights.append(attn)
+            summaries.append(summary)
+            if (t + 1) % self.k_att == 0:
+                memories.append(h)
+                keys.append(self.key(h))
+            return current
+
+        outputs, state = unroll(self.cell, x_seq, state, self.k_trunc, remind)
+        width = max(w.shape[1] for w in weights)
+        attention = torch.stack([nn.functional.pad(w, (0, width - w.shape[1])) for w in weights])
+        return SABOutput(outputs, state, attention, torch.stack(summaries))
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}, k_att={self.k_att}, k_top={self.k_top}, k_trunc={self.k_trunc}"

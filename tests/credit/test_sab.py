@@ -1,0 +1,118 @@
+import pytest
+import torch
+
+from msg.credit.sab import LSTMCore, SparseAttentiveBacktracking, sparse_attention_weights, unroll
+from msg.models.lsnn import LSNNCell
+from msg.neurons import Sigmoid
+
+
+def test_sparse_attention_weights_match_the_definition():
+    scores = torch.tensor([[0.5, 2.0, -1.0, 1.0, 1.5], [3.0, 3.0, 3.0, 0.0, 1.0]])
+    weights = sparse_attention_weights(scores, k_top=2, eps=1e-3)
+    # row 0: delta = 1.0 (third largest); kept = [0, 1, 0, 0, 0.5]
+    torch.testing.assert_close(weights[0], torch.tensor([0.0, 1.0, 0.0, 0.0, 0.5]) / 1.501)
+    # row 1: a tie at the threshold gives weight 0 to all tied scores
+    assert weights[1].count_nonzero() == 0
+    assert (sparse_attention_weights(torch.randn(64, 30), k_top=4) > 0).sum(-1).max() <= 4
+    # fewer memories than k_top: every memory is kept
+    few = sparse_attention_weights(torch.tensor([[0.2, -0.3]]), k_top=5)
+    assert (few > 0).all() and torch.isclose(few.sum(), torch.tensor(1.0), atol=1e-3)
+
+
+def test_no_gradient_reaches_unselected_memories():
+    scores = torch.randn(3, 9, requires_grad=True)
+    weights = sparse_attention_weights(scores, k_top=3)
+    (weights * torch.randn(3, 9)).sum().backward()
+    assert torch.equal(scores.grad != 0, weights != 0)
+
+
+def _cells():
+    lstm = LSTMCore(3, 6)
+    lsnn = LSNNCell(3, 3, 3, tau_m=5.0, tau_a=20.0, beta=0.5, threshold=0.5, surrogate=Sigmoid(), input_gain=3.0)
+    return {"lstm": (lstm, 6), "lsnn": (lsnn, 6)}
+
+
+@pytest.mark.parametrize("name", ["lstm", "lsnn"])
+def test_at_most_k_top_nonzero_attention_weights_per_step(name):
+    torch.manual_seed(0)
+    cell, hidden = _cells()[name]
+    sab = SparseAttentiveBacktracking(cell, hidden, k_att=2, k_top=3, k_trunc=4)
+    out = sab(torch.randn(30, 5, 3))
+    assert out.outputs.shape == (30, 5, hidden) and out.attention.shape == (30, 5, 14)
+    assert (out.attention > 0).sum(-1).max() == 3
+    assert (out.attention > 0).sum(-1).le(3).all()
+    # weights of memory i are zero before memory i exists (written at step 2i + 1)
+    for i in range(14):
+        assert out.attention[: 2 * i + 2, :, i].abs().max() == 0
+
+
+def _reachable_windows(attention: torch.Tensor, k: int, steps: int) -> set[int]:
+    """Windows of k steps whose inputs the loss at the last step may reach: the last window, and recursively the
+    window of every memory selected at a step of a reachable window (memory i is written at the end of window i;
+    it depends on the attention at the earlier steps of its window)."""
+    reach, frontier = set(), [steps // k - 1]
+    while frontier:
+        w = frontier.pop()
+        if w in reach:
+            continue
+        reach.add(w)
+        last = steps - 1 if w == steps // k - 1 else (w + 1) * k - 2
+        for t in range(w * k, last + 1):
+            frontier += [int(i) for i in torch.nonzero(attention[t, 0] > 0).flatten()]
+    return reach
+
+
+@pytest.mark.parametrize("name", ["lstm", "lsnn"])
+def test_truncation_blocks_gradients_except_through_attention(name):
+    torch.manual_seed(3)
+    cell, hidden = _cells()[name]
+    k, steps = 4, 32
+    x = torch.randn(steps, 1, 3, requires_grad=True)
+
+    # truncated BPTT alone: the last-step loss reaches exactly the last window
+    outputs, _ = unroll(cell, x, k_trunc=k)
+    (grad,) = torch.autograd.grad(outputs[-1].sum(), x)
+    norms = grad.flatten(1).norm(dim=1)
+    assert norms[: steps - k].abs().max() == 0
+    assert norms[steps - k :].sum() > 0
+    full, _ = unroll(cell, x)
+    (grad,) = torch.autograd.grad(full[-1].sum(), x)
+    assert grad.flatten(1).norm(dim=1)[: steps - k].sum() > 0  # without truncation it reaches further back
+
+    # SAB: windows outside the attention-reachable set get exactly zero gradient
+    sab = SparseAttentiveBacktracking(cell, hidden, k_att=k, k_top=1, k_trunc=k)
+    out = sab(x)
+    (grad,) = torch.autograd.grad(out.outputs[-1].sum(), x)
+    norms = grad.flatten(1).norm(dim=1).reshape(steps // k, k).sum(1)
+    reach = _reachable_windows(out.attention, k, steps)
+    assert len(reach) > 1  # some long-range credit flows through the selected memories
+    for w in range(steps // k):
+        if w not in reach:
+            assert norms[w] == 0, w
+        elif name == "lstm":
+            assert norms[w] > 0, w
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"k_top": 0}, "SparseAttentiveBacktracking: `k_top` must be at least 1, got 0"),
+        ({"k_att": -1}, "SparseAttentiveBacktracking: `k_att` must be at least 1, got -1"),
+        ({"k_trunc": 0}, "SparseAttentiveBacktracking: `k_trunc` must be at least 1, got 0"),
+        ({"eps": 0.0}, "SparseAttentiveBacktracking: `eps` must be positive, got 0.0"),
+    ],
+)
+def test_bad_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SparseAttentiveBacktracking(LSTMCore(2, 4), 4, **kwargs)
+
+
+def test_cell_interface_and_other_errors():
+    with pytest.raises(ValueError, match="SparseAttentiveBacktracking: `cell` must implement init_state.*LSTMCell"):
+        SparseAttentiveBacktracking(torch.nn.LSTMCell(2, 4), 4)
+    with pytest.raises(ValueError, match="sparse_attention_weights: `k_top` must be at least 1, got 0"):
+        sparse_attention_weights(torch.randn(2, 3), 0)
+    with pytest.raises(ValueError, match="unroll: `k_trunc` must be a positive integer or None, got 0"):
+        unroll(LSTMCore(2, 4), torch.randn(3, 1, 2), k_trunc=0)
+    sab = SparseAttentiveBacktracking(LSTMCore(2, 4), 4, k_att=3, k_top=2, k_trunc=6)
+    assert "hidden_size=4, k_att=3, k_top=2, k_trunc=6" in repr(sab)
