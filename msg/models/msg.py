@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from msg.manifolds import get_manifold
 from msg.nn.manifold_conv import ManifoldSpikingConv, SpikingEncoder
+from msg.ops.aggregate import BLOCK_WIDTH, Adjacency
 
 
 class MSG(nn.Module):
@@ -85,18 +86,54 @@ class MSG(nn.Module):
     def encode(self, x: Tensor, edge_index: Any, record_spikes: bool = False) -> Tensor:
         """Node states on the manifold, shape [N, D'] in the manifold dtype.
 
-        The last layer's spikes feed nothing, so they are only computed with ``record_spikes`` (or in eval mode);
-        then ``self.spikes`` holds every layer's spikes [T, N, D], encoder first."""
-        record = record_spikes or not self.training
-        spikes, z = self.encoder(x, edge_index)
+        With ``record_spikes`` or in eval mode, ``self.spikes`` then holds every layer's spikes [T, N, D], encoder
+        first. Otherwise (training) the last layer's spikes, which feed nothing, are not computed, and under DvM
+        the spike path streams through time (see :meth:`_stream_rates`)."""
         graph = self.encoder.adjacency(edge_index, x.size(0))
+        if not (record_spikes or not self.training):
+            self.spikes = []
+            if self.credit == "dvm":
+                return self._encode_streamed(x, graph)
+        spikes, z = self.encoder(x, graph)
         self.spikes = [spikes.detach()]
         for i, conv in enumerate(self.convs):
-            if i == len(self.convs) - 1 and not record:
+            if i == len(self.convs) - 1 and not (record_spikes or not self.training):
                 return conv.move(spikes, z, graph)
             spikes, z = conv(spikes, z, graph)
             self.spikes.append(spikes.detach())
         return z
+
+    def _encode_streamed(self, x: Tensor, graph: Adjacency) -> Tensor:
+        """DvM training forward: spike path without autograd, manifold path from each layer's input rate."""
+        current = self.encoder.current(x, graph)
+        masks = [conv.mask(x.size(0)) for conv in self.convs]
+        z = self.encoder.state(current)
+        if self.convs:
+            rates = self._stream_rates(current.detach(), graph, masks)
+            for conv, rate, mask in zip(self.convs, rates, masks, strict=True):
+                z = conv.move_from_rate(rate, z, graph, mask)
+        return z
+
+    @torch.no_grad()
+    def _stream_rates(self, current: Tensor, graph: Adjacency, masks: list[Tensor | None]) -> list[Tensor]:
+        """The mean spikes entering each manifold layer, computed block of steps by block of steps through all
+        layers (neurons keep their state across blocks), so memory is O(block x N x D) whatever T is.
+
+        A block holds ``BLOCK_WIDTH // D`` steps, the width at which one sparse product per block is efficient."""
+        neurons = [self.encoder.neuron, *(conv.neuron for conv in self.convs[:-1])]
+        for neuron in neurons:
+            neuron.reset()
+        sums = [torch.zeros_like(current) for _ in self.convs]
+        block = max(1, BLOCK_WIDTH // self.hidden_channels)
+        for start in range(0, self.T, block):
+            spikes = self.encoder.neuron(current.expand(min(block, self.T - start), *current.shape))
+            for layer, conv in enumerate(self.convs):
+                sums[layer] += spikes.sum(0)
+                if layer < len(self.convs) - 1:
+                    spikes = conv.neuron(conv.currents(spikes, graph, masks[layer]))
+        for neuron in neurons:
+            neuron.reset()
+        return [total / self.T for total in sums]
 
     def embed(self, z: Tensor) -> Tensor:
         """The readout features Log_o(z) as intrinsic vectors [N, D] in x's float dtype."""

@@ -35,9 +35,11 @@ from torch_geometric.nn import MessagePassing
 
 from msg.manifolds import get_manifold
 from msg.neurons import get_neuron
-from msg.ops.aggregate import Adjacency, propagate
+from msg.ops.aggregate import Adjacency, SparseFeatures, propagate
 
 CREDITS = ("dvm", "bptt")
+SPARSE_FEATURES_DENSITY = 0.1
+"""Below this fraction of non-zeros, the encoder multiplies the features as a sparse matrix."""
 CACHE_SIZE = 4
 """Graph inputs whose normalised adjacency a layer keeps (train, validation, test and one spare)."""
 
@@ -101,11 +103,12 @@ class _SpikingConvBase(MessagePassing):
         self.neuron = make_neuron(name, neuron, v_threshold, tau)
         self.lin = nn.Linear(in_channels, out_channels, bias=False)
         self._cache: list[tuple[Any, Adjacency]] = []
+        self._features: tuple[Tensor, Tensor | SparseFeatures] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
-        self._cache = []
+        self._cache, self._features = [], None
 
     def adjacency(self, adj: Any, num_nodes: int) -> Adjacency:
         """The normalised adjacency for a graph input; with ``cached``, built once per input object.
@@ -206,28 +209,48 @@ class SpikingEncoder(_SpikingConvBase):
         (nnz(A) x D) and the exp map; the neurons' own updates are counted by the meter's neuron hooks."""
         x, adj = inputs
         graph = self.adjacency(adj, x.size(0))
-        macs = int(torch.count_nonzero(x)) * self.out_channels + graph.matrix._nnz() * self.out_channels
+        nnz = x.nnz if isinstance(x, SparseFeatures) else int(torch.count_nonzero(x))
+        macs = nnz * self.out_channels + graph.matrix._nnz() * self.out_channels
         return 0, macs + self._manifold_macs(output[1])
 
-    def forward(self, x: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
-        if x.dim() != 2 or x.size(1) != self.in_channels:
+    def current(self, x: Tensor | SparseFeatures, graph: Adjacency) -> Tensor:
+        """The encoder current I = A drop(X W_0), [N, D] (in autograd). ``x`` may be dense or
+        :class:`~msg.ops.aggregate.SparseFeatures` (then the projection costs nnz(X) x D)."""
+        if len(x.shape) != 2 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"{type(self).__name__}: expected x of shape [N, {self.in_channels}], got {tuple(x.shape)}"
             )
-        graph = self.adjacency(adj, x.size(0))
-        h = nn.functional.dropout(self.lin(x), self.dropout, self.training)
-        current = self.message_and_aggregate(graph, h)
+        x = self.features(x)
+        projected = x.matmul(self.lin.weight.t()) if isinstance(x, SparseFeatures) else self.lin(x)
+        current = self.message_and_aggregate(graph, nn.functional.dropout(projected, self.dropout, self.training))
         if not torch.isfinite(current).all():  # O(N*D) instead of scanning the (often large) feature matrix
             raise ValueError(f"{type(self).__name__}: the node features x contain NaN or Inf")
+        return current
+
+    def features(self, x: Tensor | SparseFeatures) -> Tensor | SparseFeatures:
+        """``x`` as :class:`~msg.ops.aggregate.SparseFeatures` when it is mostly zeros (density below
+        :data:`SPARSE_FEATURES_DENSITY`), built once per input object when ``cached`` (like the adjacency)."""
+        if isinstance(x, SparseFeatures) or x.layout != torch.strided:
+            return x if isinstance(x, SparseFeatures) else SparseFeatures(x)
+        if not self.cached:
+            return x
+        if self._features is not None and self._features[0] is x:
+            return self._features[1]
+        dense = x.numel() and int(torch.count_nonzero(x)) >= SPARSE_FEATURES_DENSITY * x.numel()
+        converted = x if dense else SparseFeatures(x)
+        self._features = (x, converted)
+        return converted
+
+    def state(self, current: Tensor) -> Tensor:
+        """The first manifold state z_1 = Exp_o(eps I)."""
+        return self.manifold.expmap0(self.manifold.tangent0((self.step_size * current).to(self.manifold_dtype)))
+
+    def forward(self, x: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
+        current = self.current(x, self.adjacency(adj, x.size(0)))
         repeated = current.unsqueeze(0).expand(self.T, *current.shape)
-        if self.credit == "dvm":
-            with torch.no_grad():
-                spikes = self._spike(repeated.detach())
-        else:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.credit != "dvm"):
             spikes = self._spike(repeated)
-        v = self.step_size * current
-        z = self.manifold.expmap0(self.manifold.tangent0(v.to(self.manifold_dtype)))
-        return spikes, z
+        return spikes, self.state(current)
 
 
 class ManifoldSpikingConv(_SpikingConvBase):
@@ -291,14 +314,22 @@ class ManifoldSpikingConv(_SpikingConvBase):
         if z.dim() != 2 or z.size(0) != spikes.size(1):
             raise ValueError(f"{name}: expected a state of shape [N={spikes.size(1)}, D'], got {tuple(z.shape)}")
 
-    def _mask(self, spikes: Tensor) -> Tensor | None:
+    def mask(self, num_nodes: int) -> Tensor | None:
+        """The dropout mask [N, D] of one forward, shared by every time step and the rate path."""
         weight = self.lin.weight
-        return shared_dropout_mask(weight.new_empty(spikes.size(1), self.out_channels), self.dropout, self.training)
+        return shared_dropout_mask(weight.new_empty(num_nodes, self.out_channels), self.dropout, self.training)
 
-    def _rate_move(self, spikes: Tensor, z: Tensor, graph: Adjacency, mask: Tensor | None) -> Tensor:
-        """z' from the rate path eps * m * A (mean_t S) W: one aggregation of width D. Under DvM the spikes are
-        constants; under BPTT they carry gradient, and by linearity this equals the mean of the step currents."""
-        mean_current = self.message_and_aggregate(graph, self.lin(spikes.mean(0)))
+    def currents(self, spikes: Tensor, graph: Adjacency, mask: Tensor | None) -> Tensor:
+        """Step currents m * A S_t W for a block of steps [k, N, F_in] -> [k, N, F_out]."""
+        currents = self.message_and_aggregate(graph, self.lin(spikes))
+        return currents if mask is None else currents * mask
+
+    def move_from_rate(self, rate: Tensor, z: Tensor, graph: Adjacency, mask: Tensor | None) -> Tensor:
+        """z' from the rate path eps * m * A (mean_t S) W, one aggregation of width D, with ``rate`` = mean_t S.
+
+        Under DvM the rate is a constant; under BPTT it carries gradient. By linearity it equals the mean of the
+        step currents."""
+        mean_current = self.message_and_aggregate(graph, self.lin(rate))
         if mask is not None:
             mean_current = mean_current * mask
         return self._move(z, self.step_size * mean_current)
@@ -306,15 +337,13 @@ class ManifoldSpikingConv(_SpikingConvBase):
     def move(self, spikes: Tensor, z: Tensor, adj: Any) -> Tensor:
         """Only the new state (for a last layer whose spikes feed nothing: skips the T-step spike path)."""
         self._check(spikes, z)
-        return self._rate_move(spikes, z, self.adjacency(adj, spikes.size(1)), self._mask(spikes))
+        graph = self.adjacency(adj, spikes.size(1))
+        return self.move_from_rate(spikes.mean(0), z, graph, self.mask(spikes.size(1)))
 
     def forward(self, spikes: Tensor, z: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
         self._check(spikes, z)
         graph = self.adjacency(adj, spikes.size(1))
-        mask = self._mask(spikes)
+        mask = self.mask(spikes.size(1))
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.credit != "dvm"):
-            currents = self.message_and_aggregate(graph, self.lin(spikes))
-            if mask is not None:
-                currents = currents * mask
-            out = self._spike(currents)
-        return out, self._rate_move(spikes, z, graph, mask)
+            out = self._spike(self.currents(spikes, graph, mask))
+        return out, self.move_from_rate(spikes.mean(0), z, graph, mask)

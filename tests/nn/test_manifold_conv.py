@@ -155,3 +155,33 @@ def test_bad_inputs() -> None:
     conv = ManifoldSpikingConv(D, D, T=T)
     with pytest.raises(ValueError, match=r"ManifoldSpikingConv: expected spikes of shape \[T=7"):
         conv(torch.zeros(T + 1, N, D), torch.zeros(N, D + 1), EDGES)
+
+
+def test_sparse_features_give_the_dense_result() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(N, 40) * (torch.rand(N, 40) < 0.05)  # mostly zeros: converted to SparseFeatures
+    sparse_enc = SpikingEncoder(40, D, T=T, step_size=0.5)
+    dense_enc = SpikingEncoder(40, D, T=T, step_size=0.5, cached=False)
+    dense_enc.load_state_dict(sparse_enc.state_dict())
+    graph = Adjacency(EDGES, N)
+    assert type(sparse_enc.features(x)).__name__ == "SparseFeatures" and dense_enc.features(x) is x
+    a, b = sparse_enc.current(x, graph), dense_enc.current(x, graph)
+    assert torch.allclose(a, b, atol=1e-6)
+    ga = torch.autograd.grad(a.pow(2).sum(), sparse_enc.lin.weight)[0]
+    gb = torch.autograd.grad(b.pow(2).sum(), dense_enc.lin.weight)[0]
+    assert torch.allclose(ga, gb, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [0, 1, 3])
+def test_streamed_training_forward_equals_full_forward(layers: int) -> None:
+    torch.manual_seed(0)
+    # hidden 48: blocks of 128 // 48 = 2 steps, so T=7 streams in 4 blocks (neuron state carried across them)
+    model = MSG(F, 48, 3, T=T, num_layers=layers, step_size=0.5, dropout=0.0, v_threshold=0.5).double()
+    x = features(torch.float64)
+    model.train()
+    streamed = model(x, EDGES)
+    model.eval()
+    full = model(x, EDGES)  # eval: every layer's spikes, full tensors
+    assert torch.allclose(streamed, full, atol=1e-12)
+    assert len(model.spikes) == layers + 1
+    assert all(0 < float(s.mean()) < 1 for s in model.spikes), "the comparison needs neurons that fire"

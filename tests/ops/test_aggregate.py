@@ -64,3 +64,17 @@ def test_bad_inputs() -> None:
         propagate(adj, torch.randn(5, 2))
     with pytest.raises(ValueError, match="block_width"):
         propagate(adj, torch.randn(2, 4, 2), block_width=0)
+
+
+def test_sparse_features_matmul_and_gradient() -> None:
+    from msg.ops.aggregate import SparseFeatures
+
+    x = torch.randn(6, 9, dtype=torch.float64) * (torch.rand(6, 9) < 0.2)
+    w = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    sparse = SparseFeatures(x)
+    assert sparse.shape == (6, 9) and sparse.nnz == int(torch.count_nonzero(x))
+    assert torch.allclose(sparse.matmul(w), x @ w, atol=1e-12)
+    assert torch.autograd.gradcheck(sparse.matmul, (w,))
+    x[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        SparseFeatures(x)
