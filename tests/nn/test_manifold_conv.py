@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from msg.manifolds import get_manifold
+
 from msg.models import MSG
 from msg.nn import FermiDiracDecoder, ManifoldSpikingConv, SpikingEncoder
 from msg.ops.aggregate import Adjacency, propagate
