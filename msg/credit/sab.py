@@ -40,7 +40,7 @@ State = tuple[Tensor, ...]
 StepHook = Callable[[int, State], State]
 
 
-def sparse_attention_weights(scores: Tensor, k_top: int, eps: float = 1e-3) -> Tensor:
+def sparse_attention_weights(scores: Tensor, k_top: int, eps: float = 1.0) -> Tensor:
     r"""SAB's sparsified attention: subtract the :math:`(k_{top}+1)`-th largest score, clamp at 0, renormalise.
 
     .. math::
@@ -49,14 +49,17 @@ def sparse_attention_weights(scores: Tensor, k_top: int, eps: float = 1e-3) -> T
         \text{ else } \operatorname{sg}\big[\min_i a_i\big] - 1,
 
     with :math:`\operatorname{sg}` the stop-gradient, so no gradient reaches the unselected memories. At most
-    :math:`k_{top}` weights are non-zero (ties at :math:`\delta` get weight 0). The renormalisation's derivative
-    grows like :math:`1/(\sum_j \max(a_j - \delta, 0) + \epsilon)`: when the selected scores nearly tie the
-    threshold, a tiny :math:`\epsilon` lets it reach :math:`10^6` and more per step and the gradients overflow
-    after a few steps of training (measured on the copy task), so :math:`\epsilon` defaults to :math:`10^{-3}`
-    and the weights then sum to slightly less than 1.
+    :math:`k_{top}` weights are non-zero (ties at :math:`\delta` get weight 0).
+
+    The renormalisation's derivative grows like :math:`1/(\sum_j \max(a_j - \delta, 0) + \epsilon)`, and through
+    the memories the attention steps chain (a memory's local window contains earlier attention steps). With
+    :math:`\epsilon = 10^{-3}` the gradients of an LSTM on the copy task (T = 100) overflowed to ``inf`` within 60
+    training steps (measured); :math:`\epsilon = 1` (the default, in units of the learned scores) bounds each
+    factor by 1. The weights then sum to :math:`S / (S + \epsilon) < 1`, :math:`S` the kept mass: a memory is read
+    in full only once its score clearly exceeds the threshold.
 
     Shapes:
-        - **scores**: :math:`(B, |M|)`; **output**: :math:`(B, |M|)`, rows sum to 1 (up to :math:`\epsilon`).
+        - **scores**: :math:`(B, |M|)`; **output**: :math:`(B, |M|)`, rows sum to :math:`S / (S + \epsilon)`.
     """
     if k_top < 1:
         raise ValueError(f"sparse_attention_weights: `k_top` must be at least 1, got {k_top}")
@@ -158,7 +161,7 @@ class SparseAttentiveBacktracking(nn.Module):
         k_top: number of memories attended per step (default 5, at least 1).
         k_trunc: truncation length of the local backpropagation (default 10).
         attention_size: width of the scoring MLP (default ``hidden_size``).
-        eps: :math:`\epsilon` of the renormalisation (default 1e-3, see :func:`sparse_attention_weights`).
+        eps: :math:`\epsilon` of the renormalisation (default 1.0, see :func:`sparse_attention_weights`).
 
     Shapes:
         - **x_seq**: :math:`(T, B, F)`; **outputs**: :math:`(T, B, H)`; **attention**:
@@ -173,7 +176,7 @@ class SparseAttentiveBacktracking(nn.Module):
         k_top: int = 5,
         k_trunc: int = 10,
         attention_size: int | None = None,
-        eps: float = 1e-3,
+        eps: float = 1.0,
     ) -> None:
         super().__init__()
         for name, value in (("hidden_size", hidden_size), ("k_att", k_att), ("k_top", k_top), ("k_trunc", k_trunc)):

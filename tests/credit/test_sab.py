@@ -15,7 +15,7 @@ def test_sparse_attention_weights_match_the_definition():
     assert weights[1].count_nonzero() == 0
     assert (sparse_attention_weights(torch.randn(64, 30), k_top=4) > 0).sum(-1).max() <= 4
     # fewer memories than k_top: every memory is kept
-    few = sparse_attention_weights(torch.tensor([[0.2, -0.3]]), k_top=5)
+    few = sparse_attention_weights(torch.tensor([[0.2, -0.3]]), k_top=5, eps=1e-6)
     assert (few > 0).all() and torch.isclose(few.sum(), torch.tensor(1.0), atol=1e-3)
 
 
@@ -116,3 +116,10 @@ def test_cell_interface_and_other_errors():
         unroll(LSTMCore(2, 4), torch.randn(3, 1, 2), k_trunc=0)
     sab = SparseAttentiveBacktracking(LSTMCore(2, 4), 4, k_att=3, k_top=2, k_trunc=6)
     assert "hidden_size=4, k_att=3, k_top=2, k_trunc=6" in repr(sab)
+
+
+def test_renormalisation_floor():
+    scores = torch.tensor([[2.0, 0.5, 0.0, -1.0]])
+    kept = torch.tensor([[2.0, 0.5, 0.0, 0.0]])  # k_top = 2: delta = 0.0
+    torch.testing.assert_close(sparse_attention_weights(scores, 2), kept / 3.5)
+    torch.testing.assert_close(sparse_attention_weights(scores, 2, eps=1e-9), kept / 2.5)
