@@ -139,3 +139,29 @@ def test_a_credit_method_object_owns_the_time_loop():
     assert g[:8].abs().max() == 0
     with pytest.raises(ValueError, match="LSNN: `credit` must have an unroll\\(\\) method, got int"):
         LSNN(2, 3, 3, 2, credit=3)
+
+
+def test_adaptive_thresholds_keep_a_trace_of_the_stored_value_through_a_silent_delay():
+    """LSNN's memory mechanism: a burst at the store cue raises the ALIF thresholds, which decay with tau_a, while
+    a LIF unit's membrane forgets with tau_m; after 100 silent steps only the adaptive units still tell the two
+    stored values apart (recurrence switched off, so nothing is held by self-sustained activity)."""
+    beta = 30.0
+    cell = LSNNCell(2, 2, 2, tau_m=20.0, tau_a=500.0, beta=beta, recurrent_gain=0.0)
+    with torch.no_grad():  # unit j listens to value channel j % 2 (LIF units 0, 1; ALIF units 2, 3)
+        cell.w_in.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
+    x = torch.zeros(110, 2, 2)
+    x[:10, 0, 0] = 1.0  # sequence 0 stores a 0, sequence 1 a 1, for 10 steps; then 100 silent steps
+    x[:10, 1, 1] = 1.0
+    state = cell.init_state(x[0])
+    spikes = []
+    for t in range(110):
+        state = cell(x[t], state)
+        spikes.append(LSNNCell.spikes(state))
+    v, b, _ = state
+    z = torch.stack(spikes)
+    assert z[:10].sum() > 0 and z[10:].sum() == 0  # a burst at the cue, silence afterwards
+    lif_trace = (v[0, :2] - v[1, :2]).abs().max()
+    alif_trace = beta * (b[0, 2:] - b[1, 2:]).abs().max()  # threshold difference
+    torch.testing.assert_close(alif_trace, beta * b[:, 2:].max())  # the undriven unit keeps b = 0
+    assert alif_trace > 0.2
+    assert alif_trace > 100 * lif_trace
