@@ -67,22 +67,23 @@ def shared_dropout_mask(like: Tensor, p: float, training: bool) -> Tensor | None
 
 
 class _SpikingConvBase(MessagePassing):
-    """Shared settings, validation and the graph-input cache of the MSG layers."""
+    """Shared constructor (arguments as documented on :class:`SpikingEncoder`), validation, the graph-input and
+    feature caches and the manifold move of the MSG layers."""
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        manifold: Any,
-        T: int,
-        neuron: str,
-        v_threshold: float,
-        tau: float,
-        step_size: float,
-        dropout: float,
-        credit: str,
-        cached: bool,
-        manifold_dtype: torch.dtype,
+        manifold: Any = "lorentz",
+        T: int = 15,
+        neuron: str = "IF",
+        v_threshold: float = 1.0,
+        tau: float = 2.0,
+        step_size: float = 0.1,
+        dropout: float = 0.0,
+        credit: str = "dvm",
+        cached: bool = True,
+        manifold_dtype: torch.dtype = torch.float64,
     ) -> None:
         super().__init__(aggr="add")
         name = type(self).__name__
@@ -183,26 +184,6 @@ class SpikingEncoder(_SpikingConvBase):
           dimension (D + 1 for Lorentz and sphere)
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        manifold: Any = "lorentz",
-        T: int = 15,
-        neuron: str = "IF",
-        v_threshold: float = 1.0,
-        tau: float = 2.0,
-        step_size: float = 0.1,
-        dropout: float = 0.0,
-        credit: str = "dvm",
-        cached: bool = True,
-        manifold_dtype: torch.dtype = torch.float64,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, manifold, T, neuron, v_threshold, tau, step_size, dropout, credit, cached,
-            manifold_dtype,
-        )
-
     def energy_ops(self, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> tuple[int, int]:
         """(ACs, MACs) of one forward for :class:`msg.ops.energy.EnergyMeter`: the projection of the real-valued
         features (non-zeros x D, as a sparse-aware kernel skips zeros), one weighted aggregation of the currents
@@ -275,26 +256,6 @@ class ManifoldSpikingConv(_SpikingConvBase):
         - **input:** spikes :math:`(T, |V|, F_{in})`, state :math:`(|V|, D')`, graph
         - **output:** spikes :math:`(T, |V|, F_{out})`, state :math:`(|V|, D')`
     """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        manifold: Any = "lorentz",
-        T: int = 15,
-        neuron: str = "IF",
-        v_threshold: float = 1.0,
-        tau: float = 2.0,
-        step_size: float = 0.1,
-        dropout: float = 0.0,
-        credit: str = "dvm",
-        cached: bool = True,
-        manifold_dtype: torch.dtype = torch.float64,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, manifold, T, neuron, v_threshold, tau, step_size, dropout, credit, cached,
-            manifold_dtype,
-        )
 
     def energy_ops(self, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> tuple[int, int]:
         """(ACs, MACs) of one forward: each input spike accumulates one weight row (spikes x F_out ACs), the T
