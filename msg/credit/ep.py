@@ -63,6 +63,11 @@ class EnergyModel(nn.Module):
     Subclasses implement :meth:`init_state` (the state at :math:`t = 0`, a list of tensors), :meth:`forward`
     (the primitive function :math:`\Phi(x, s)`, summed over the batch to a scalar), :meth:`output` (the part of
     the state the cost reads) and set ``activation`` (:math:`\sigma`, applied element-wise to every state tensor).
+    A ``damping`` :math:`d \in [0, 1)` replaces :math:`\Phi` by :math:`\Phi_d` (:meth:`energy`), i.e.
+    :math:`s_{t+1} = \sigma(d\, s_t + (1 - d)\, \partial_s \Phi)`: the linearised eigenvalues
+    :math:`\lambda` of the undamped map become :math:`d + (1 - d)\lambda`, which for :math:`d = 1/2` and
+    :math:`\lvert\lambda\rvert < 1` lie in :math:`(0, 1)`, so the dynamics cannot settle into a period-2
+    oscillation. Everything below (EP updates, GDU) holds with :math:`\Phi_d` in place of :math:`\Phi`.
 
     .. math::
         s_{t+1} = \sigma\Big(\frac{\partial \Phi}{\partial s}(x, s_t, \theta)\Big)
@@ -75,6 +80,19 @@ class EnergyModel(nn.Module):
     """
 
     activation: nn.Module
+    damping: float = 0.0
+
+    def energy(self, x: Tensor, state: State, params: dict[str, Tensor] | None = None) -> Tensor:
+        r"""The primitive function the dynamics follow, with damping :math:`d`:
+        :math:`\Phi_d = \tfrac{d}{2} \sum_n \lVert s_n \rVert^2 + (1 - d)\, \Phi`; ``params`` replaces the
+        module's parameters (per-step copies)."""
+        if params is None:
+            phi = self(x, state)
+        else:
+            phi = functional_call(self, {**dict(self.named_buffers()), **params}, (x, state))
+        if self.damping == 0.0:
+            return phi
+        return 0.5 * self.damping * sum(s.pow(2).sum() for s in state) + (1.0 - self.damping) * phi
 
     def init_state(self, x: Tensor) -> State:
         raise NotImplementedError
@@ -107,11 +125,7 @@ class EnergyModel(nn.Module):
         """
         with torch.enable_grad():
             leaves = [s if create_graph and s.requires_grad else s.detach().requires_grad_() for s in state]
-            if params is None:
-                energy = self(x, leaves)
-            else:
-                energy = functional_call(self, {**dict(self.named_buffers()), **params}, (x, leaves))
-            drive = torch.autograd.grad(energy, leaves, create_graph=create_graph)
+            drive = torch.autograd.grad(self.energy(x, leaves, params), leaves, create_graph=create_graph)
             new = [self.activation(d) for d in drive]
             if beta == 0.0:
                 return new
@@ -211,7 +225,7 @@ class EPTrace(NamedTuple):
 def _dphi_dtheta(model: EnergyModel, x: Tensor, state: State) -> tuple[Tensor, ...]:
     with torch.enable_grad():
         params = [p for p in model.parameters()]
-        return torch.autograd.grad(model(x, state), params, allow_unused=True, materialize_grads=True)
+        return torch.autograd.grad(model.energy(x, state), params, allow_unused=True, materialize_grads=True)
 
 
 def ep_updates(

@@ -17,7 +17,7 @@ from torch_geometric.utils import coalesce
 
 from msg.credit.ep import EnergyModel
 
-__all__ = ["GraphEnergyRNN", "LayeredEnergyRNN", "make_activation"]
+__all__ = ["GraphEnergyRNN", "LayeredEnergyRNN", "make_activation", "normalized_adjacency"]
 
 _ACTIVATIONS = ("linear", "tanh", "hardsigmoid")
 
@@ -135,6 +135,8 @@ class GraphEnergyRNN(EnergyModel):
         activation: ``"linear"``, ``"tanh"`` or ``"hardsigmoid"`` (default ``"hardsigmoid"``).
         coupling_gain: initial scale of :math:`W` (default 0.1): keep it small, the coupling's spectral
             norm bounds the contraction.
+        damping: :math:`d` of :class:`~msg.credit.ep.EnergyModel` (default 0.0; 0.5 rules out period-2
+            oscillations of the free phase).
 
     Shapes:
         - **x**: :math:`(|V|, F)`, dense or sparse; **state**: :math:`[(|V|, D), (|V|, C)]`;
@@ -150,6 +152,7 @@ class GraphEnergyRNN(EnergyModel):
         num_nodes: int,
         activation: str = "hardsigmoid",
         coupling_gain: float = 0.1,
+        damping: float = 0.0,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -164,6 +167,9 @@ class GraphEnergyRNN(EnergyModel):
         self.activation_name = activation
         self.activation = make_activation("GraphEnergyRNN", activation)
         self.coupling_gain = float(coupling_gain)
+        if not 0.0 <= damping < 1.0:
+            raise ValueError(f"GraphEnergyRNN: `damping` must lie in [0, 1), got {damping}")
+        self.damping = float(damping)
         self.register_buffer("adj", normalized_adjacency(edge_index, num_nodes))
         self.inp = nn.Linear(in_features, hidden)
         self.out = nn.Linear(hidden, num_classes)

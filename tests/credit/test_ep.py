@@ -91,13 +91,15 @@ def test_nudged_phase_with_mask_leaves_unmasked_rows_at_the_fixed_point():
     assert (moved[mask == 0] < 1e-9).all() and (moved[mask == 1] > 1e-4).all()
 
 
-def test_graph_energy_layer_gdu_on_a_tiny_graph():
+@pytest.mark.parametrize("damping", [0.0, 0.5])
+def test_graph_energy_layer_gdu_on_a_tiny_graph(damping):
     torch.manual_seed(1)
     edge_index = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
     adj = normalized_adjacency(edge_index, 5, torch.float64).to_dense()
     torch.testing.assert_close(adj, adj.t())
     assert torch.linalg.eigvalsh(adj).abs().max() <= 1 + 1e-12
-    model = GraphEnergyRNN(4, 6, 3, edge_index, 5, activation="linear", coupling_gain=0.5).double()
+    model = GraphEnergyRNN(4, 6, 3, edge_index, 5, activation="linear", coupling_gain=0.5, damping=damping)
+    model = model.double()
     with torch.no_grad():
         model.inp.weight.mul_(0.5)
         model.out.weight.mul_(0.5)
@@ -128,9 +130,26 @@ def test_bad_settings_raise_clear_errors():
     unstable, x, y = _problem("linear", 4.0)
     with pytest.raises(ValueError, match="free_phase: LayeredEnergyRNN did not converge"):
         ep_updates(unstable, x, y, beta=1e-3, free_steps=50, nudged_steps=2)
+    with pytest.raises(ValueError, match=r"GraphEnergyRNN: `damping` must lie in \[0, 1\), got 1.0"):
+        GraphEnergyRNN(2, 2, 2, torch.tensor([[0], [1]]), 2, damping=1.0)
     with pytest.raises(ValueError, match="LayeredEnergyRNN: `activation` must be one of.*'relu'"):
         LayeredEnergyRNN([2, 2], activation="relu")
     with pytest.raises(ValueError, match=r"LayeredEnergyRNN: `sizes`.*got \[3\]"):
         LayeredEnergyRNN([3])
     assert isinstance(model, EnergyModel)
     assert repr(model) == "LayeredEnergyRNN([6, 8, 7, 3], activation='linear')"
+
+
+def test_damping_is_a_convex_step_towards_the_undamped_update():
+    torch.manual_seed(2)
+    edge_index = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    model = GraphEnergyRNN(3, 4, 2, edge_index, 4, activation="tanh", damping=0.0)
+    x = torch.randn(4, 3)
+    state = [torch.randn(4, 4), torch.randn(4, 2)]
+    undamped = model.step(x, state)
+    model.damping = 0.5
+    with torch.no_grad():
+        drive = [torch.atanh(u) for u in undamped]
+    damped = model.step(x, state)
+    for d, s, g in zip(damped, state, drive, strict=True):
+        torch.testing.assert_close(d, torch.tanh(0.5 * s + 0.5 * g), rtol=1e-4, atol=1e-5)
