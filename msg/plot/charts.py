@@ -85,40 +85,47 @@ def compare_chart(
     """Grouped bars, mean +- std per model (``Score.label``) per dataset, in percent.
 
     ``published`` (``{model: {dataset: (mean, std)}}``, percent) is drawn as diamonds (with their std when
-    non-zero) at the slot of the model of the same name; published models without a results file get a slot of
-    their own. Only datasets that have a results file are shown.
+    non-zero) at the slot of the model of the same name; a published model without a results file gets a slot of
+    its own with an outlined bar. Only datasets that have a results file are shown.
     """
     if not scores:
         raise ValueError("compare_chart: scores must not be empty")
     published = published or {}
     datasets = list(dict.fromkeys(s.dataset for s in scores))
     labels = list(dict.fromkeys(s.label for s in scores))
-    labels += [m for m, row in published.items() if m not in labels and any(d in row for d in datasets)]
+    measured = set(labels)
+    labels += [m for m, row in published.items() if m not in measured and any(d in row for d in datasets)]
     slot = 0.8 / len(labels)
     fig = new_figure(width, height)
     ax = fig.subplots()
     in_legend: set[str] = set()
+
+    def centre(dataset: str, label: str) -> float:
+        return datasets.index(dataset) + (labels.index(label) - (len(labels) - 1) / 2) * slot
+
+    def once(name: str) -> str | None:
+        """The legend label the first time ``name`` is drawn, ``None`` afterwards."""
+        first = name not in in_legend
+        in_legend.add(name)
+        return name if first else None
+
     for s in scores:
-        i, j = datasets.index(s.dataset), labels.index(s.label)
-        ax.bar(i + (j - (len(labels) - 1) / 2) * slot, s.mean, slot * 0.9, yerr=s.std, capsize=3,
-               color=f"C{j % 10}", label=None if s.label in in_legend else s.label)
-        in_legend.add(s.label)
-    drawn = False
+        ax.bar(centre(s.dataset, s.label), s.mean, slot * 0.9, yerr=s.std, capsize=3,
+               color=f"C{labels.index(s.label) % 10}", label=once(s.label))
     for model, row in published.items():
-        if model not in labels:
-            continue
-        j = labels.index(model)
         for dataset, (mean, std) in row.items():
-            if dataset not in datasets:
+            if model not in labels or dataset not in datasets:
                 continue
-            x = datasets.index(dataset) + (j - (len(labels) - 1) / 2) * slot
+            x = centre(dataset, model)
+            if model not in measured:  # a model known only from the paper: an outlined bar in its own slot
+                ax.bar(x, mean, slot * 0.9, fill=False, hatch="//", edgecolor=f"C{labels.index(model) % 10}",
+                       label=once(model))
             ax.errorbar(x, mean, yerr=std or None, fmt="D", color="black", markerfacecolor="white", capsize=3,
-                        zorder=3, label=None if drawn else "published")
-            drawn = True
+                        zorder=3, label=once("published"))
     ax.set_xticks(range(len(datasets)), datasets)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    fig.legend(fontsize="small", loc="outside right upper")
     return fig
 
 

@@ -124,8 +124,11 @@ def _embeddings(args: argparse.Namespace) -> Figure:
     from msg.plot.states import embedding_figure
 
     model, cfg, data, z = _encoded(args)
-    labels = data.y if data.y is not None and data.y.dim() == 1 else None
-    title = f"{cfg.model} on {cfg.dataset}: node states after {cfg.layers} layers (T={cfg.T}, {cfg.credit})"
+    y = data.y
+    if y is not None and y.dim() == 2 and y.shape[1] == 1:  # OGB stores single labels as [N, 1]
+        y = y.squeeze(1)
+    labels = y if y is not None and y.dim() == 1 else None  # multi-label targets: one colour
+    title = f"{cfg.model} on {cfg.dataset}: node states (layers={cfg.layers}, T={cfg.T}, credit={cfg.credit})"
     manifold = getattr(model, "manifold", Euclidean())
     return embedding_figure(manifold, z, labels, args.view, title, **_size(args, None, 4.5))
 

@@ -100,9 +100,9 @@ def _draw_factor(fig: Figure, position: tuple[int, int, int], manifold: Manifold
         ax.set_ylabel("PC 2")
         ax.set_aspect("equal", adjustable="datalim")
     elif isinstance(manifold, Lorentz):
-        xy = lorentz_to_poincare(planar_states(manifold, z), manifold.curvature.detach()).numpy()
         from matplotlib.patches import Circle
 
+        xy = lorentz_to_poincare(planar_states(manifold, z), manifold.curvature.detach()).numpy()
         r = float(manifold.radius)
         ax.add_patch(Circle((0.0, 0.0), r, fill=False, color="0.3", linewidth=0.8))
         ax.set_xlim(-1.05 * r, 1.05 * r)
@@ -128,7 +128,7 @@ def _draw_globe(ax: Axes, manifold: Sphere, z: Tensor, colours: np.ndarray, titl
                       color="0.6", alpha=0.25, linewidth=0.4)
     ax.scatter(p[:, 1], p[:, 2], p[:, 0], c=colours, s=5)
     ax.scatter([0], [0], [r], marker="+", color="black", s=60)
-    ax.set_box_aspect((1, 1, 1), zoom=1.4)
+    ax.set_box_aspect((1, 1, 1), zoom=1.6)
     ax.set_axis_off()
     ax.set_title(f"{title}\nsphere, origin on top", fontsize="medium")
     return ax
@@ -155,6 +155,8 @@ def embedding_figure(
     else:
         if labels.dim() != 1 or labels.numel() != z.shape[0]:
             raise ValueError(f"labels must have shape [{z.shape[0]}] (one class per node), got {tuple(labels.shape)}")
+        if labels.numel() and int(labels.min()) < 0:
+            raise ValueError(f"labels must be class indices >= 0, got a minimum of {int(labels.min())}")
         palette = class_palette(int(labels.max()) + 1)
         colours = palette[labels.cpu().numpy()]
     for i, (factor, zi) in enumerate(panels):
@@ -163,9 +165,9 @@ def embedding_figure(
         from matplotlib.lines import Line2D
 
         handles = [Line2D([], [], linestyle="", marker="o", color=c, label=str(k)) for k, c in enumerate(palette)]
-        fig.legend(handles=handles, title="class", loc="outside right upper", fontsize="small")
+        fig.legend(handles=handles, title="class", loc="outside right center", fontsize="small")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize="medium")
     return fig
 
 

@@ -122,3 +122,10 @@ def test_bad_option_values_stop_argparse(tiny_run, capsys) -> None:
         with pytest.raises(SystemExit):
             plot(argv)
     assert "expected" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["curves", "embeddings", "raster", "compare", "scaling"])
+def test_help_of_every_subcommand(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        plot([command, "--help"])
+    assert stop.value.code == 0 and "--out OUT" in capsys.readouterr().out

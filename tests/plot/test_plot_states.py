@@ -82,6 +82,8 @@ def test_stereographic_view_and_euclidean_pca() -> None:
         embedding_figure(mixed, z, sphere_view="globe")
     with pytest.raises(ValueError, match=r"labels must have shape \[30\]"):
         embedding_figure(mixed, z, torch.zeros(29, dtype=torch.long))
+    with pytest.raises(ValueError, match="class indices >= 0"):
+        embedding_figure(mixed, z, torch.full((30,), -1))
 
 
 def _spikes(seed: int, shape: tuple[int, int, int] = (6, 10, 3)) -> torch.Tensor:
