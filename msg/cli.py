@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from msg.plot.cli import add_plot
+
 
 def _datasets_list(args: argparse.Namespace) -> int:
     from msg.datasets import REGISTRY
@@ -131,7 +133,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_train)
 
 
-SUBCOMMANDS = [add_datasets, add_train]
+SUBCOMMANDS = [add_datasets, add_train, add_plot]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, FloatingPointError, DatasetNotFoundError, CorruptDatasetError) as err:
+    except (ValueError, FloatingPointError, ImportError, DatasetNotFoundError, CorruptDatasetError) as err:
         print(f"msg: error: {err}", file=sys.stderr)
         return 2
 

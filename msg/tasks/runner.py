@@ -151,7 +151,8 @@ def _loop(
             break
     model.load_state_dict(best_state)
     warm = times[1:] if len(times) > 1 else times
-    return {**best, "best_epoch": best.pop("epoch"), "epoch_time_s": statistics.median(warm), "history": history}
+    best_epoch = best.pop("epoch")
+    return {**best, "best_epoch": best_epoch, "epoch_time_s": statistics.median(warm), "history": history}
 
 
 def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
