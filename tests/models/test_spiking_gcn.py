@@ -1,0 +1,129 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from msg.datasets import load_dataset
+from torch_geometric.utils import to_dense_adj
+
+from msg.credit import BPTT, Checkpoint
+from msg.models.spiking_gcn import SpikingGCN, build
+from msg.tasks.config import TrainConfig
+
+EDGES = torch.tensor([[0, 1, 1, 2, 2, 3, 4, 0], [1, 0, 2, 1, 3, 2, 0, 4]])
+
+
+def _graph(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.rand(5, 6, generator=generator) > 0.5).float()
+    return x, EDGES
+
+
+def test_repr_shape_and_counts():
+    x, edge_index = _graph()
+    model = SpikingGCN(6, 3, T=7, credit="tbptt(2)")
+    assert repr(model) == "SpikingGCN(6, 3, T=7, K=2, credit=TBPTT(k=2))"
+    out = model(x, edge_index)
+    assert out.shape == (5, 3)
+    assert torch.equal(out, out.round()) and out.min() >= 0 and out.max() <= 7
+    assert model(x, edge_index, torch.tensor([3, 1])).shape == (2, 3)
+
+
+def test_rates_are_the_normalised_sgc_features():
+    x, edge_index = _graph()
+    model = SpikingGCN(6, 3, K=3)
+    a = to_dense_adj(edge_index, max_num_nodes=5)[0] + torch.eye(5)
+    d = a.sum(1).rsqrt()
+    h = torch.linalg.matrix_power(d[:, None] * a * d[None, :], 3) @ x
+    torch.testing.assert_close(model.rates(x, edge_index), h / h.amax(1, keepdim=True))
+    assert model.rates(x, edge_index) is model.rates(x, edge_index)  # cached per input
+
+
+def test_encoding_fires_at_the_rates():
+    x, edge_index = _graph(1)
+    model = SpikingGCN(6, 3, T=4000, K=1)
+    torch.manual_seed(0)
+    spikes = model.encode(x, edge_index)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(spikes.mean(0), model.rates(x, edge_index), atol=0.04, rtol=0)
+    index = torch.tensor([4, 0])
+    subset = model.encode(x, edge_index, index)
+    torch.testing.assert_close(subset.mean(0), model.rates(x, edge_index)[index], atol=0.04, rtol=0)
+
+
+def test_checkpointed_model_has_bptt_gradients():
+    x, edge_index = _graph(2)
+    grads = []
+    for credit in (BPTT(), Checkpoint(3)):
+        torch.manual_seed(0)
+        model = SpikingGCN(6, 3, T=12, K=1, v_threshold=0.3, credit=credit).double()
+        torch.manual_seed(1)
+        out = model(x.double(), edge_index)
+        F.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1])).backward()
+        grads.append([p.grad for p in model.parameters()])
+    assert grads[0][0].abs().sum() > 0
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_invalid_settings_raise():
+    with pytest.raises(ValueError, match=r"SpikingGCN: credit 'dvm' .* needs a manifold path, and SpikingGCN has none"):
+        SpikingGCN(6, 3, credit="dvm")
+    with pytest.raises(ValueError, match="get_credit: unknown credit method 'dvs'"):
+        SpikingGCN(6, 3, credit="dvs")
+    with pytest.raises(ValueError, match="SpikingGCN: T must be an integer >= 1, got 0"):
+        SpikingGCN(6, 3, T=0)
+    with pytest.raises(ValueError, match="SpikingGCN: K must be an integer >= 0, got -1"):
+        SpikingGCN(6, 3, K=-1)
+    with pytest.raises(ValueError, match="SpikingGCN: neuron must be 'LIF' or 'IF', got 'ALIF'"):
+        SpikingGCN(6, 3, neuron="ALIF")
+    with pytest.raises(ValueError, match=r"SpikingGCN: expected x of shape \[N, 6\], got \(5, 4\)"):
+        SpikingGCN(6, 3)(torch.ones(5, 4), EDGES)
+    with pytest.raises(ValueError, match="SpikingGCN: node classification only"):
+        build(TrainConfig(credit="bptt"), 6, None)
+
+
+def test_builder_reads_the_training_config():
+    cfg = TrainConfig(model="spiking_gcn", T=6, layers=3, neuron="IF", v_threshold=0.5, credit="checkpoint:4")
+    model = build(cfg, 6, 3)
+    assert (model.T, model.K, model.credit.slots, type(model.neuron).__name__) == (6, 3, 4, "IFNode")
+    assert float(model.neuron.v_threshold) == 0.5
+
+
+def _train_cora(data, credit: str, T: int, epochs: int) -> float:
+    torch.manual_seed(0)
+    model = SpikingGCN(data.num_features, 7, T=T, K=2, credit=credit)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=5e-4)
+    best_val, best_test = -1.0, 0.0
+    train = data.train_mask.nonzero().squeeze(1)
+    for epoch in range(epochs):
+        model.train()
+        optimizer.zero_grad()
+        out = model(data.x, data.edge_index, train)
+        F.cross_entropy(out, data.y[train]).backward()
+        optimizer.step()
+        if epoch % 10 == 9:
+            model.eval()
+            torch.manual_seed(123)  # the same spike encoding for every method's evaluation
+            with torch.no_grad():
+                pred = model(data.x, data.edge_index).argmax(1)
+            val, test = ((pred[m] == data.y[m]).float().mean().item() for m in (data.val_mask, data.test_mask))
+            if val > best_val:
+                best_val, best_test = val, test
+    return best_test
+
+
+def _compare_on_cora(credits: tuple[str, ...], T: int, epochs: int) -> None:
+    data = load_dataset("cora")
+    reference = _train_cora(data, "bptt", T, epochs)
+    assert reference > 0.70  # SpikingGCN reaches about 0.8 on Cora with long training (Zhu et al.)
+    for credit in credits:
+        accuracy = _train_cora(data, credit, T, epochs)
+        assert abs(accuracy - reference) <= 0.03, (credit, accuracy, reference)
+
+
+def test_every_credit_method_trains_cora_within_three_points_of_bptt():
+    _compare_on_cora(("tbptt:2", "checkpoint:2", "ottt", "rate"), T=4, epochs=40)
+
+
+@pytest.mark.slow
+def test_every_credit_method_trains_cora_within_three_points_of_bptt_longer():
+    _compare_on_cora(("tbptt:3", "checkpoint:sqrt", "ottt", "rate"), T=8, epochs=60)
