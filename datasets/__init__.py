@@ -7,7 +7,7 @@
 
 from .errors import CorruptDatasetError, DatasetNotFoundError
 from .registry import REGISTRY, DatasetSpec, get_spec, list_datasets, load_dataset, load_with_source
-from .splits import link_split, random_node_split, sample_non_edges
+from .splits import NonEdgeSampler, link_split, random_node_split, sample_non_edges
 from .stats import dataset_info, graph_stats
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "CorruptDatasetError",
     "DatasetNotFoundError",
     "DatasetSpec",
+    "NonEdgeSampler",
     "dataset_info",
     "get_spec",
     "graph_stats",

@@ -33,30 +33,54 @@ def random_node_split(data: Data, train: float = 0.1, val: float = 0.1, seed: in
         return RandomNodeSplit(split="train_rest", num_val=val, num_test=test)(data.clone())
 
 
-def sample_non_edges(num_nodes: int, exclude: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` distinct unordered pairs ``(a < b)``, ``a != b``, none of them in ``exclude`` (either direction).
+class NonEdgeSampler:
+    """Uniform sampler of distinct non-edges (unordered pairs ``a < b``, ``a != b``) outside a fixed set of pairs.
 
-    Rejection sampling on the pair code ``a * N + b``; PyG's ``negative_sampling`` can return a pair in both
-    directions, which would put the same non-edge into two splits.
+    The excluded pairs (in either direction) are encoded as ``a * N + b`` and sorted once, so each draw checks
+    membership by binary search: drawing a fresh set of training negatives every epoch costs O(count log |exclude|).
+    PyG's ``negative_sampling`` can return a pair in both directions, which would put one non-edge into two splits.
+
+    Args:
+        num_nodes: |V|.
+        exclude: pairs [2, K] that must never be drawn (positives, other splits' negatives).
     """
-    lo = torch.minimum(exclude[0], exclude[1])
-    hi = torch.maximum(exclude[0], exclude[1])
-    taken = torch.unique((lo * num_nodes + hi)[lo != hi])
-    available = num_nodes * (num_nodes - 1) // 2 - taken.numel()
-    if count > available:
-        raise ValueError(f"sample_non_edges: the graph has only {available} non-edges, {count} negatives are needed")
-    chosen = torch.empty(0, dtype=torch.long)
-    while chosen.numel() < count:
-        draw = torch.randint(0, num_nodes, (2, 2 * (count - chosen.numel()) + 16), generator=generator)
-        draw = draw[:, draw[0] != draw[1]]
-        codes = torch.minimum(draw[0], draw[1]) * num_nodes + torch.maximum(draw[0], draw[1])
-        codes = codes[~torch.isin(codes, taken)]
-        # keep the first occurrence of each new code, in draw order (the sample stays uniform)
-        fresh, first = _first_unique(codes)
-        chosen = torch.cat([chosen, fresh[torch.argsort(first)]])
-        taken = torch.cat([taken, fresh])
-    chosen = chosen[:count]
-    return torch.stack([chosen // num_nodes, chosen % num_nodes])
+
+    def __init__(self, num_nodes: int, exclude: torch.Tensor) -> None:
+        lo = torch.minimum(exclude[0], exclude[1])
+        hi = torch.maximum(exclude[0], exclude[1])
+        self.num_nodes = int(num_nodes)
+        self.taken = torch.unique((lo * num_nodes + hi)[lo != hi])  # sorted
+        self.available = self.num_nodes * (self.num_nodes - 1) // 2 - self.taken.numel()
+
+    def _excluded(self, codes: torch.Tensor) -> torch.Tensor:
+        if self.taken.numel() == 0:
+            return torch.zeros_like(codes, dtype=torch.bool)
+        position = torch.searchsorted(self.taken, codes).clamp_max(self.taken.numel() - 1)
+        return self.taken[position] == codes
+
+    def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` distinct non-edges [2, count], uniformly among the allowed pairs."""
+        if count > self.available:
+            raise ValueError(
+                f"NonEdgeSampler: the graph has only {self.available} allowed non-edges, {count} are needed"
+            )
+        n = self.num_nodes
+        chosen = torch.empty(0, dtype=torch.long)
+        while chosen.numel() < count:
+            draw = torch.randint(0, n, (2, 2 * (count - chosen.numel()) + 16), generator=generator)
+            draw = draw[:, draw[0] != draw[1]]
+            codes = torch.minimum(draw[0], draw[1]) * n + torch.maximum(draw[0], draw[1])
+            codes = codes[~self._excluded(codes) & ~torch.isin(codes, chosen)]
+            # keep the first occurrence of each new code, in draw order (the sample stays uniform)
+            fresh, first = _first_unique(codes)
+            chosen = torch.cat([chosen, fresh[torch.argsort(first)]])
+        chosen = chosen[:count]
+        return torch.stack([chosen // n, chosen % n])
+
+
+def sample_non_edges(num_nodes: int, exclude: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct non-edges outside ``exclude`` (see :class:`NonEdgeSampler`)."""
+    return NonEdgeSampler(num_nodes, exclude).sample(count, generator)
 
 
 def _first_unique(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 from geoopt.optim import RiemannianAdam
-from msg.datasets import link_split, load_dataset, sample_non_edges
+from msg.datasets import NonEdgeSampler, link_split, load_dataset
 from sklearn.metrics import roc_auc_score
 
 from msg.models import MSG
@@ -40,6 +40,7 @@ decoder = FermiDiracDecoder(model.manifold, r=2.0, t=1.0)
 optimizer = RiemannianAdam(model.parameters(), lr=args.lr)
 # training negatives: never a positive edge, never a validation or test negative
 exclude = torch.cat([data.edge_index, val_data.neg_edge_label_index, test_data.neg_edge_label_index], dim=1)
+sampler = NonEdgeSampler(data.num_nodes, exclude)
 generator = torch.Generator().manual_seed(args.seed)
 
 
@@ -48,7 +49,7 @@ def train() -> float:
     optimizer.zero_grad()
     z = model.encode(train_data.x, train_data.edge_index)
     pos = train_data.pos_edge_label_index
-    neg = sample_non_edges(data.num_nodes, exclude, pos.size(1), generator)
+    neg = sampler.sample(pos.size(1), generator)
     pos_logit, neg_logit = decoder.logits(z, pos), decoder.logits(z, neg)
     loss = F.binary_cross_entropy_with_logits(pos_logit, torch.ones_like(pos_logit))
     loss = loss + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))

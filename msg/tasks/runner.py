@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from msg.datasets import link_split, load_dataset, random_node_split, sample_non_edges
+from msg.datasets import NonEdgeSampler, link_split, load_dataset, random_node_split
 from msg.tasks.config import TrainConfig
 
 ModelBuilder = Callable[[TrainConfig, int, int | None], nn.Module]
@@ -191,6 +191,7 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
     decoder = link_decoder(cfg, model)
     optimizer = _optimizer(cfg, [*model.parameters(), *decoder.parameters()])
     exclude = torch.cat([data.edge_index, val.neg_edge_label_index, test.neg_edge_label_index], dim=1)
+    sampler = NonEdgeSampler(data.num_nodes, exclude)
     generator = torch.Generator().manual_seed(seed)
     positives = train.pos_edge_label_index
 
@@ -198,7 +199,7 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
         model.train()
         optimizer.zero_grad()
         z = model.encode(train.x, train.edge_index)
-        negatives = sample_non_edges(data.num_nodes, exclude, positives.size(1), generator)
+        negatives = sampler.sample(positives.size(1), generator)
         pos, neg = decoder.logits(z, positives), decoder.logits(z, negatives)
         loss = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
             neg, torch.zeros_like(neg)

@@ -59,3 +59,17 @@ def test_link_split_rejects_empty_graph(cora) -> None:
     empty.edge_index = torch.empty(2, 0, dtype=torch.long)
     with pytest.raises(ValueError, match="no edges"):
         link_split(empty)
+
+
+def test_non_edge_sampler_draws_exactly_the_allowed_pairs() -> None:
+    from msg.datasets import NonEdgeSampler
+
+    exclude = torch.tensor([[0, 2, 3, 4, 1], [1, 1, 0, 4, 0]])  # (0,1) twice, a self-loop, (1,2), (0,3)
+    sampler = NonEdgeSampler(5, exclude)
+    assert sampler.available == 10 - 3
+    everything = _pairs(sampler.sample(7, torch.Generator().manual_seed(0)))
+    assert everything == {(a, b) for a in range(5) for b in range(a + 1, 5)} - {(0, 1), (1, 2), (0, 3)}
+    with pytest.raises(ValueError, match="only 7 allowed non-edges, 8 are needed"):
+        sampler.sample(8, torch.Generator())
+    draws = [sampler.sample(2, torch.Generator().manual_seed(s)) for s in range(2)]
+    assert not torch.equal(draws[0], draws[1]), "different seeds, different draws"
