@@ -22,6 +22,13 @@ Sublinear Memory Cost", 2016): a state every :math:`k = \lceil\sqrt T\,\rceil` s
 :math:`k` steps recomputed with its graph in one go (:func:`uniform_cost`: :math:`2T - k_{\text{last}}`
 evaluations, :math:`T/k` states plus :math:`k` steps of activations).
 
+Doing better when one step's activations cost :math:`\alpha` state slots (``alpha``): the same program with one more
+choice, running a segment of :math:`t` steps with its graph in one go when its activations fit,
+:math:`C(t, m) = t` if :math:`1 + \lceil (t-1)\alpha \rceil \le m` (Gruslys et al.'s memorisation of internal
+states, here as leaves of the recursion). The policy then spends the budget on a few long leaves instead of many
+one-step backward calls: fewer evaluations and far less per-call overhead for the same memory
+(``benchmarks/credit_memory_time.py``). ``alpha=None`` is BPTT-HSM exactly.
+
 The recomputing :class:`torch.autograd.Function` routes gradients by hand, so every tensor the step closes over
 that needs a gradient must be passed as ``params`` (:meth:`CreditMethod.layer` and :meth:`CreditMethod.spike` pass
 the neuron's and the transform's parameters). One backward per forward (the kept graph of the last step is
@@ -52,14 +59,18 @@ _INF = 2**40  # larger than any cost computed here (T^2 / 2 < 2^40 for T < 10^6)
 
 
 @functools.lru_cache(maxsize=16)
-def _hsm_table(T: int, slots: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(cost, split)`` of shape ``(T + 1, slots + 1)`` for ``slots < T - 1`` (larger budgets are closed-form)."""
+def _table(T: int, slots: int, alpha: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(cost, split)`` of shape ``(T + 1, slots + 1)``; ``split`` is 0 where the segment runs as one leaf."""
     cost = np.full((T + 1, slots + 1), _INF, dtype=np.int64)
     split = np.zeros((T + 1, slots + 1), dtype=np.int64)
     cost[0, :], cost[1, :] = 0, 1  # C(1, 0) = 1: a single step runs from the working state, no slot needed
     for m in range(1, slots + 1):
+        longest = 1 if alpha is None else 1 + int((m - 1) // alpha)  # (t - 1) alpha <= m - 1
         for t in range(2, T + 1):
-            if m >= t - 1:
+            if t <= longest:
+                cost[t, m] = t
+                continue
+            if alpha is None and m >= t - 1:
                 cost[t, m], split[t, m] = 2 * t - 1, 1
                 continue
             y = np.arange(1, t)
@@ -69,35 +80,39 @@ def _hsm_table(T: int, slots: int) -> tuple[np.ndarray, np.ndarray]:
     return cost, split
 
 
-def _check_budget(owner: str, T: int, slots: int) -> None:
+def _check_budget(owner: str, T: int, slots: int, alpha: float | None = None) -> None:
     if isinstance(T, bool) or int(T) != T or T < 0:
         raise ValueError(f"{owner}: T must be an integer >= 0, got {T!r}")
     if isinstance(slots, bool) or int(slots) != slots or slots < 1:
         raise ValueError(f"{owner}: slots must be an integer >= 1, got {slots!r}")
+    if alpha is not None and not (isinstance(alpha, int | float) and 0 < alpha < math.inf):
+        raise ValueError(f"{owner}: alpha must be a finite number > 0 or None, got {alpha!r}")
 
 
-def hsm_cost(T: int, slots: int) -> int:
-    """:math:`C(T, m)`: step evaluations of the optimal BPTT-HSM policy with ``slots`` memory slots."""
-    _check_budget("hsm_cost", T, slots)
+def _capped(T: int, slots: int, alpha: float | None) -> int:
+    """The budget beyond which more slots change nothing: ``T - 1`` for HSM (every sub-problem is then
+    closed-form), or enough for the whole sequence to run as one leaf."""
+    cap = T - 1 if alpha is None else 1 + math.ceil((T - 1) * alpha)
+    return max(1, min(slots, cap))
+
+
+def hsm_cost(T: int, slots: int, alpha: float | None = None) -> int:
+    """:math:`C(T, m)`: step evaluations of the optimal policy with ``slots`` memory slots (``alpha``: see
+    :class:`Checkpoint`; ``None`` is BPTT-HSM)."""
+    _check_budget("hsm_cost", T, slots, alpha)
     if T <= 1:
         return int(T)
-    if slots >= T - 1:
-        return 2 * T - 1
-    return int(_hsm_table(T, slots)[0][T, slots])
+    return int(_table(T, _capped(T, slots, alpha), alpha)[0][T, _capped(T, slots, alpha)])
 
 
-def hsm_policy(T: int, slots: int) -> np.ndarray:
-    """The optimal first splits :math:`y(t, m)` for every sub-problem of a ``T``-step sequence with at most
-    ``slots`` slots, as an array indexed ``[t, m]`` (0 for a single step, which runs with its graph)."""
-    _check_budget("hsm_policy", T, slots)
-    budget = min(slots, max(T - 2, 0))
-    split = _hsm_table(T, budget)[1].copy() if budget >= 1 else np.zeros((T + 1, 1), dtype=np.int64)
-    if slots > budget:  # every sub-problem with m >= t - 1 splits off one step
-        split = np.concatenate([split, np.zeros((T + 1, slots - budget), dtype=np.int64)], axis=1)
-        for t in range(2, T + 1):
-            split[t, max(t - 1, budget + 1) :] = 1
-    split[:2] = 0
-    return split
+def hsm_policy(T: int, slots: int, alpha: float | None = None) -> np.ndarray:
+    """The optimal first split :math:`y(t, m)` of every sub-problem of a ``T``-step sequence, indexed
+    ``[t, min(m, cap)]`` with ``cap = hsm_policy(...).shape[1] - 1`` (0: run the segment as one leaf with its
+    graph)."""
+    _check_budget("hsm_policy", T, slots, alpha)
+    if T <= 1:
+        return np.zeros((T + 1, 2), dtype=np.int64)
+    return _table(T, _capped(T, slots, alpha), alpha)[1]
 
 
 def uniform_cost(T: int, k: int) -> int:
@@ -128,12 +143,12 @@ class _Plan:
         self.x_needs_grad = x_seq.requires_grad
         self.make_state = (lambda items: type(state)(*items)) if hasattr(state, "_fields") else tuple
         self.k = math.isqrt(T - 1) + 1 if method.slots == "sqrt" else 0  # ceil(sqrt(T))
-        self.policy = None if self.k else hsm_policy(T, min(method.slots, T))
+        self.policy = None if self.k else hsm_policy(T, method.slots, method.alpha)
 
     def split(self, t: int, m: int) -> int:
         if self.k:
             return self.k if t > self.k else 0
-        return int(self.policy[t, m])
+        return int(self.policy[t, min(m, self.policy.shape[1] - 1)])
 
     def _run(self, pos: int, state: tuple, outputs: list[Tensor] | None) -> tuple[Tensor, tuple]:
         self.method.step_evaluations += 1
@@ -207,7 +222,7 @@ class _CheckpointFunction(torch.autograd.Function):
     def forward(ctx: Any, plan: _Plan, n_state: int, x_seq: Tensor, *flat: Tensor | None) -> tuple:
         state = tuple(flat[:n_state])
         outputs: list[Tensor] = [None] * plan.T  # type: ignore[list-item]
-        slots = plan.T if plan.policy is None else min(plan.method.slots, plan.T)  # m >= T - 1 is closed-form
+        slots = plan.T if plan.policy is None else plan.method.slots
         pending, leaf = plan.descend(0, plan.T, slots, state, outputs)
         ctx.plan, ctx.pending, ctx.leaf = plan, pending, leaf
         ctx.set_materialize_grads(False)
@@ -234,8 +249,13 @@ class Checkpoint(CreditMethod):
     r"""Exact BPTT gradients with recomputation under a memory budget (module docstring).
 
     Args:
-        slots (int or str): memory slots for recurrent states, :math:`m \ge 1` (BPTT-HSM's optimal policy), or
-            ``"sqrt"`` for the uniform :math:`\lceil\sqrt T\,\rceil` policy.
+        slots (int or str): memory budget in recurrent-state slots, :math:`m \ge 1` (the optimal policy of the
+            dynamic program), or ``"sqrt"`` for the uniform :math:`\lceil\sqrt T\,\rceil` policy.
+        alpha (float, optional): the saved activations of one step, in state slots. ``None`` (default): only
+            states are memorised and one step runs with its graph at a time (BPTT-HSM). A number lets the policy
+            spend slots on longer leaves: a segment of :math:`t` steps may run with its graph in one go when
+            :math:`1 + \lceil (t - 1)\alpha \rceil \le m`, costing :math:`t` (so :math:`C(t, m) = t` there, and
+            fewer, larger backward calls; measure :math:`\alpha` with :class:`~msg.credit.SavedTensorMeter`).
 
     Attributes:
         step_evaluations (int): step evaluations so far (forward and recomputation); tests compare it with
@@ -247,19 +267,21 @@ class Checkpoint(CreditMethod):
 
     name = "checkpoint"
 
-    def __init__(self, slots: int | str) -> None:
+    def __init__(self, slots: int | str, alpha: float | None = None) -> None:
         if slots != "sqrt":
             if isinstance(slots, bool) or not isinstance(slots, int | np.integer) or slots < 1:
                 raise ValueError(f"Checkpoint: slots must be an integer >= 1 or 'sqrt', got {slots!r}")
             slots = int(slots)
-        self.slots = slots
+        if alpha is not None and (slots == "sqrt" or not (isinstance(alpha, int | float) and 0 < alpha < math.inf)):
+            raise ValueError(f"Checkpoint: alpha must be a finite number > 0 with integer slots, got {alpha!r}")
+        self.slots, self.alpha = slots, None if alpha is None else float(alpha)
         self.step_evaluations = 0
 
     def cost(self, T: int) -> int:
         """Step evaluations of one forward and backward over ``T`` steps under this policy."""
         if self.slots == "sqrt":
             return uniform_cost(T, math.isqrt(T - 1) + 1) if T > 0 else 0
-        return hsm_cost(T, self.slots)
+        return hsm_cost(T, self.slots, self.alpha)
 
     def unroll(self, step: Step, x_seq: Tensor, state: Any, params: Sequence[Tensor] = ()) -> tuple[Tensor, Any]:
         check_sequence(type(self).__name__, x_seq)
@@ -289,4 +311,5 @@ class Checkpoint(CreditMethod):
         return self.unroll(step, inputs, neuron.initial_state(first), (*params, *trainable(neuron)))[0]
 
     def __repr__(self) -> str:
-        return f"Checkpoint(slots={self.slots!r})"
+        alpha = "" if self.alpha is None else f", alpha={self.alpha:g}"
+        return f"Checkpoint(slots={self.slots!r}{alpha})"

@@ -8,12 +8,17 @@ from msg.credit import BPTT, Checkpoint, get_credit, hsm_cost, hsm_policy, unifo
 from msg.neurons import LIFNode
 
 
-def _brute_cost(t: int, m: int) -> float:
-    """Gruslys et al.'s recursion written out literally (exponential; small t only)."""
+def _brute_cost(t: int, m: int, alpha: float | None = None) -> float:
+    """Gruslys et al.'s recursion written out literally (exponential; small t only); with ``alpha``, a segment whose
+    activations fit next to its start state may also run as one leaf."""
     if t <= 1:
+        return t
+    if alpha is not None and m >= 1 and 1 + math.ceil((t - 1) * alpha) <= m:
         return t
     if m == 0:
         return math.inf
+    if alpha is not None:
+        return min(y + _brute_cost(t - y, m - 1, alpha) + _brute_cost(y, m, alpha) for y in range(1, t))
     if m == 1:
         return t * (t + 1) // 2
     return min(y + _brute_cost(t - y, m - 1) + _brute_cost(y, m) for y in range(1, t))
@@ -31,6 +36,12 @@ def test_dynamic_program_matches_the_recursion_and_closed_forms():
     y = hsm_policy(40, 5)[t, m]
     assert y + hsm_cost(t - y, m - 1) + hsm_cost(y, m) == hsm_cost(t, m)
     assert uniform_cost(100, 10) == 190 and uniform_cost(10, 3) == 19
+    for alpha in (0.5, 1.0, 2.5):
+        for t in range(0, 11):
+            for m in range(1, 6):
+                assert hsm_cost(t, m, alpha) == _brute_cost(t, m, alpha), (t, m, alpha)
+    assert hsm_cost(100, 100, alpha=1.0) == 100 < hsm_cost(100, 99, alpha=1.0)  # the whole sequence as one leaf
+    assert hsm_cost(300, 20, alpha=2.0) < hsm_cost(300, 20)
 
 
 def _grads(method, model: RecurrentLIF, x: torch.Tensor):
@@ -55,6 +66,19 @@ def test_gradients_equal_bptt_and_evaluations_equal_the_predicted_cost(T, slots)
     for g, r in zip(grads, reference, strict=True):
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
     assert method.step_evaluations == hsm_cost(T, slots)
+
+
+@pytest.mark.parametrize(("T", "slots", "alpha"), [(50, 6, 1.5), (300, 12, 2.0), (1000, 40, 2.0)])
+def test_policies_with_leaves_are_exact_and_cost_as_predicted(T, slots, alpha):
+    torch.manual_seed(0)
+    model = RecurrentLIF(3, 5).double()
+    x = sequence(T, 2, 3, seed=7)
+    reference, _ = _grads(BPTT(), model, x)
+    method = Checkpoint(slots, alpha=alpha)
+    grads, _ = _grads(method, model, x)
+    for g, r in zip(grads, reference, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-10)
+    assert method.step_evaluations == hsm_cost(T, slots, alpha) < hsm_cost(T, slots)
 
 
 def test_sqrt_policy_is_exact_and_costs_as_predicted():
@@ -114,5 +138,10 @@ def test_invalid_budgets_raise():
         get_credit("checkpoint:0")
     with pytest.raises(ValueError, match="hsm_cost: slots must be an integer >= 1"):
         hsm_cost(10, 0)
+    for bad in (0.0, -1.0, math.inf, "2"):
+        with pytest.raises(ValueError, match="Checkpoint: alpha must be a finite number > 0"):
+            Checkpoint(4, alpha=bad)
+    with pytest.raises(ValueError, match="Checkpoint: alpha must be .* with integer slots"):
+        Checkpoint("sqrt", alpha=2.0)
     with pytest.raises(ValueError, match=r"Checkpoint: the transform is not a module.*params="):
         Checkpoint(2).layer(LIFNode(), torch.ones(3, 2, 2), lambda s: 2 * s)
