@@ -1,10 +1,12 @@
 """Counting the bytes autograd saves for the backward pass (the activation memory a credit method costs).
 
 :class:`SavedTensorMeter` installs :func:`torch.autograd.graph.saved_tensors_hooks`: every tensor a node saves is
-wrapped on packing, its bytes (``numel * element_size``: a view counts its own elements, not its base's storage)
-are added to the live total, and subtracted when autograd drops the wrapper (the node's graph is freed). ``peak``
-is the largest live total seen, over the forward pass, the backward pass and any recomputation inside it. A tensor
-saved by two nodes counts twice; parameters saved by a matmul count too (they do not grow with T).
+wrapped on packing and released when autograd drops the wrapper (the node's graph is freed). A saved tensor counts
+``numel * element_size`` bytes (a view counts its own elements, not its base's storage) once while any node holds
+it (the same tensor saved by two nodes is one allocation), and leaf tensors that require gradients (parameters, and
+the detached inputs a recomputation starts from, which alias stored states) are not counted: they are not
+activations and do not grow with T. ``peak`` is the largest live total seen, over the forward pass, the backward
+pass and any recomputation inside it.
 """
 
 from __future__ import annotations
@@ -26,22 +28,33 @@ class _Packed:
 
 
 class SavedTensorMeter:
-    """Context manager measuring live and peak saved-tensor bytes; ``saves`` counts pack events."""
+    """Context manager measuring live and peak saved-activation bytes; ``saves`` counts pack events."""
 
     def __init__(self) -> None:
         self.live = self.peak = self.saves = 0
+        self._holders: dict[tuple, int] = {}
         self._hooks: Any = None
 
-    def _free(self, nbytes: int) -> None:
-        self.live -= nbytes
+    def _release(self, key: tuple, nbytes: int) -> None:
+        self._holders[key] -= 1
+        if self._holders[key] == 0:
+            del self._holders[key]
+            self.live -= nbytes
 
     def _pack(self, tensor: Tensor) -> _Packed:
-        nbytes = tensor.numel() * tensor.element_size()
         packed = _Packed(tensor)
         self.saves += 1
-        self.live += nbytes
-        self.peak = max(self.peak, self.live)
-        weakref.finalize(packed, self._free, nbytes)
+        if tensor.is_leaf and tensor.requires_grad:
+            return packed
+        # the tensor is alive while packed, so its storage address cannot be reused by another one meanwhile
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tensor.stride())
+        nbytes = tensor.numel() * tensor.element_size()
+        if key not in self._holders:
+            self._holders[key] = 0
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+        self._holders[key] += 1
+        weakref.finalize(packed, self._release, key, nbytes)
         return packed
 
     @staticmethod

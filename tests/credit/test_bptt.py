@@ -100,3 +100,16 @@ def test_invalid_specs_raise_with_the_known_methods(spec, message):
 def test_sequences_without_time_raise():
     with pytest.raises(ValueError, match=r"BPTT: expected a sequence of shape \[T, N, ...\] with T > 0"):
         BPTT().spike(LIFNode(), torch.zeros(0, 3, 2))
+
+
+def test_saved_tensor_meter_counts_each_activation_once_and_no_parameters():
+    from msg.credit import SavedTensorMeter
+
+    w = torch.randn(4, 5, requires_grad=True)
+    x = torch.randn(3, 4)
+    with SavedTensorMeter() as meter:
+        y = (x @ w).sigmoid()  # saves x (48 bytes), w (a parameter: not counted) and y (60 bytes)
+        loss = (y * y).sum()  # saves y twice more: one allocation
+        assert meter.live == meter.peak == 48 + 60
+        loss.backward()
+    assert meter.live == 0 and meter.peak == 108
