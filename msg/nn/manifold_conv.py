@@ -204,8 +204,14 @@ class SpikingEncoder(_SpikingConvBase):
         x = self.features(x)
         projected = x.matmul(self.lin.weight.t()) if isinstance(x, SparseFeatures) else self.lin(x)
         current = self.message_and_aggregate(graph, nn.functional.dropout(projected, self.dropout, self.training))
-        if not torch.isfinite(current).all():  # O(N*D) instead of scanning the (often large) feature matrix
-            raise ValueError(f"{type(self).__name__}: the node features x contain NaN or Inf")
+        if not torch.isfinite(current).all():  # O(N*D); the (often large) feature matrix is scanned only now
+            # SparseFeatures rejects non-finite values when it is built
+            if not (isinstance(x, SparseFeatures) or bool(torch.isfinite(x).all())):
+                raise ValueError(f"{type(self).__name__}: the node features x contain NaN or Inf")
+            raise FloatingPointError(
+                f"{type(self).__name__}: the current is not finite although x is: the weights diverged "
+                "(lower the learning rate or the step size)"
+            )
         return current
 
     def features(self, x: Tensor | SparseFeatures) -> Tensor | SparseFeatures:

@@ -148,6 +148,11 @@ def test_bad_inputs() -> None:
     x[2, 1] = float("nan")
     with pytest.raises(ValueError, match="SpikingEncoder: the node features x contain NaN"):
         model(x, EDGES)
+    with torch.no_grad():
+        model.encoder.lin.weight[0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match="weights diverged"):
+        model(features(), EDGES)
+    model.reset_parameters()
     with pytest.raises(ValueError, match=r"SpikingEncoder: expected x of shape \[N, 6\], got \(5, 7\)"):
         model(torch.randn(N, F + 1), EDGES)
     with pytest.raises(ValueError, match="node ids"):
