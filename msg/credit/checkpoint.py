@@ -52,6 +52,7 @@ from torch import Tensor
 from msg.neurons import BaseNode
 
 from .base import CreditMethod, Step, Transform, check_sequence, trainable
+from .memory import hold
 
 __all__ = ["Checkpoint", "hsm_cost", "hsm_policy", "uniform_cost"]
 
@@ -122,14 +123,27 @@ def uniform_cost(T: int, k: int) -> int:
     return T + (T - (T - k * ((T - 1) // k)))
 
 
+class _Slot(NamedTuple):
+    """A stored state and its handles in the active :class:`~msg.credit.SavedTensorMeter` s (the slots are memory
+    kept for the backward pass outside autograd's saved tensors, so they are reported to the meters)."""
+
+    state: tuple[Tensor | None, ...]
+    handles: list[Any]
+
+    @staticmethod
+    def keep(state: tuple[Tensor | None, ...]) -> _Slot:
+        return _Slot(state, hold(state))
+
+
 class _Leaf(NamedTuple):
-    """A segment run with its graph: the detached inputs it was run from and what it produced."""
+    """A segment run with its graph: the detached inputs it was run from, what it produced, and its start slot."""
 
     start: int
     xs: list[Tensor]
     state_in: tuple[Tensor | None, ...]
     ys: list[Tensor]
     state_out: tuple[Tensor | None, ...]
+    slot: _Slot
 
 
 class _Plan:
@@ -158,20 +172,21 @@ class _Plan:
         return y, tuple(new)
 
     def descend(
-        self, pos: int, t: int, m: int, state: tuple, outputs: list[Tensor] | None
-    ) -> tuple[list[tuple[int, int, int, tuple]], _Leaf]:
+        self, pos: int, t: int, m: int, slot: _Slot, outputs: list[Tensor] | None
+    ) -> tuple[list[tuple[int, int, int, _Slot]], _Leaf]:
         """Follow the policy's right-most path from ``pos``: run each left part without a graph (recording the
         outputs on the first descent), keep its start state as pending, and run the final leaf with its graph."""
         pending = []
         while (y := self.split(t, m)) > 0:
-            pending.append((pos, y, m, state))
+            pending.append((pos, y, m, slot))
+            state = slot.state
             with torch.no_grad():
                 for i in range(pos, pos + y):
                     state = self._run(i, state, outputs)[1]
-            pos, t, m = pos + y, t - y, m - 1
+            pos, t, m, slot = pos + y, t - y, m - 1, _Slot.keep(state)
         with torch.enable_grad():
             state_in = tuple(
-                None if s is None else s.detach().requires_grad_(s.is_floating_point()) for s in state
+                None if s is None else s.detach().requires_grad_(s.is_floating_point()) for s in slot.state
             )
             xs, ys, state = [], [], state_in
             for i in range(pos, pos + t):
@@ -182,7 +197,7 @@ class _Plan:
                 ys.append(y)
                 if outputs is not None:
                     outputs[i] = y.detach()
-        return pending, _Leaf(pos, xs, state_in, ys, state)
+        return pending, _Leaf(pos, xs, state_in, ys, state, slot)
 
     def backprop(
         self, leaf: _Leaf, g_y: Tensor | None, g_state: tuple, g_x: Tensor | None, g_params: list[Tensor | None]
@@ -223,7 +238,7 @@ class _CheckpointFunction(torch.autograd.Function):
         state = tuple(flat[:n_state])
         outputs: list[Tensor] = [None] * plan.T  # type: ignore[list-item]
         slots = plan.T if plan.policy is None else plan.method.slots
-        pending, leaf = plan.descend(0, plan.T, slots, state, outputs)
+        pending, leaf = plan.descend(0, plan.T, slots, _Slot.keep(state), outputs)
         ctx.plan, ctx.pending, ctx.leaf = plan, pending, leaf
         ctx.set_materialize_grads(False)
         final = tuple(None if s is None else s.detach() for s in leaf.state_out)
@@ -238,8 +253,8 @@ class _CheckpointFunction(torch.autograd.Function):
         stack = list(ctx.pending)
         ctx.pending = ctx.leaf = None
         while stack:
-            pos, t, m, state = stack.pop()
-            pending, leaf = plan.descend(pos, t, m, state, None)
+            pos, t, m, slot = stack.pop()
+            pending, leaf = plan.descend(pos, t, m, slot, None)
             g_state = plan.backprop(leaf, g_y, g_state, g_x, g_params)
             stack.extend(pending)
         return (None, None, g_x, *g_state, *g_params)

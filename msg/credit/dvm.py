@@ -23,7 +23,7 @@ from torch import Tensor
 
 from msg.neurons import BaseNode, multistep
 
-from .base import CreditMethod, Step, check_sequence
+from .base import CreditMethod, Step, Transform, check_sequence
 
 __all__ = ["DvM"]
 
@@ -47,3 +47,11 @@ class DvM(CreditMethod):
     def spike(self, neuron: BaseNode, currents: Tensor) -> Tensor:
         check_sequence(type(self).__name__, currents)
         return neuron.run(currents)[0]
+
+    @torch.no_grad()
+    def layer(
+        self, neuron: BaseNode, inputs: Tensor, transform: Transform, params: Sequence[Tensor] | None = None
+    ) -> Tensor:
+        """The currents are computed without a graph too (the model's rate path carries the gradient)."""
+        check_sequence(type(self).__name__, inputs)
+        return neuron.run(transform(inputs))[0]

@@ -6,18 +6,22 @@ wrapped on packing and released when autograd drops the wrapper (the node's grap
 it (the same tensor saved by two nodes is one allocation), and leaf tensors that require gradients (parameters, and
 the detached inputs a recomputation starts from, which alias stored states) are not counted: they are not
 activations and do not grow with T. ``peak`` is the largest live total seen, over the forward pass, the backward
-pass and any recomputation inside it.
+pass and any recomputation inside it. Memory a method keeps for its backward pass outside autograd (the states
+:class:`~msg.credit.Checkpoint` stores in its slots) is reported with :func:`hold` and counted the same way.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["SavedTensorMeter"]
+__all__ = ["SavedTensorMeter", "hold"]
+
+_ACTIVE: list[SavedTensorMeter] = []
 
 
 class _Packed:
@@ -64,10 +68,18 @@ class SavedTensorMeter:
     def __enter__(self) -> SavedTensorMeter:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._hooks.__enter__()
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        _ACTIVE.remove(self)
         self._hooks.__exit__(*exc)
 
     def __repr__(self) -> str:
         return f"SavedTensorMeter(live={self.live}, peak={self.peak}, saves={self.saves})"
+
+
+def hold(tensors: Sequence[Tensor | None]) -> list[_Packed]:
+    """Count ``tensors`` in every active meter for as long as the returned handles live (memory a method keeps for
+    its backward pass outside autograd's saved tensors)."""
+    return [meter._pack(t) for meter in _ACTIVE for t in tensors if t is not None]

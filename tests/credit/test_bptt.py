@@ -57,6 +57,9 @@ def test_dvm_spikes_are_constants_and_need_a_manifold_path():
     spikes = DvM().spike(neuron, currents)
     assert not spikes.requires_grad
     assert torch.equal(spikes, BPTT().spike(neuron, currents).detach())
+    lin = torch.nn.Linear(2, 2)
+    layer_spikes = DvM().layer(neuron, currents, lin)
+    assert not layer_spikes.requires_grad and torch.equal(layer_spikes, BPTT().layer(neuron, currents, lin).detach())
     DvM().check_model("MSG", has_manifold=True)
     with pytest.raises(ValueError, match=r"SpikingGCN: credit 'dvm' .* needs a manifold path, and SpikingGCN has none"):
         DvM().check_model("SpikingGCN", has_manifold=False)

@@ -125,7 +125,14 @@ def test_memory_is_bounded_by_the_slots():
                 spikes.sum().backward()
             peaks[name, T] = meter.peak
     assert peaks["bptt", 200] > 3.5 * peaks["bptt", 50]
-    assert peaks["checkpoint", 200] == peaks["checkpoint", 50]  # one step's graph, whatever T
+    assert peaks["checkpoint", 200] == peaks["checkpoint", 50]  # slots and one step's graph, whatever T
+    x = sequence(200, 4, 8)
+    state_bytes = 2 * 4 * 16 * 8
+    for slots in (4, 16):
+        with SavedTensorMeter() as meter:
+            spikes, _ = Checkpoint(slots).unroll(model.step, x, model.initial_state(x[0]), list(model.parameters()))
+            spikes.sum().backward()
+        assert slots * state_bytes <= meter.peak < (slots + 6) * state_bytes  # slots + one step's graph
 
 
 def test_invalid_budgets_raise():
