@@ -8,19 +8,22 @@ Neural Computation 1990. With the state detached after steps :math:`k, 2k, \dots
 
 so the gradient of a loss at step t reaches back at most to the last multiple of k before t. The forward values are
 those of BPTT; with ``k >= T`` the gradients are BPTT's. The graph of all T steps is still kept (the truncation
-limits how far credit travels, not what is stored); the neuron runs through the reference loop, whose hook cuts
-the state (:func:`msg.neurons.multistep`).
+limits how far credit travels, not what is stored). A generic recurrence runs through the reference loop, whose
+hook cuts the state (:func:`msg.neurons.multistep`); a neuron population runs the fused kernel on chunks of k
+steps from the detached state of the previous chunk (the same cuts).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
+from msg.neurons import BaseNode
 from msg.neurons.functional import Hook
 
-from .base import detach_state
+from .base import check_sequence, detach_state
 from .bptt import BPTT
 
 __all__ = ["TBPTT"]
@@ -48,6 +51,15 @@ class TBPTT(BPTT):
             return (spike, detach_state(state)) if (t + 1) % self.k == 0 else None
 
         return cut
+
+    def spike(self, neuron: BaseNode, currents: Tensor) -> Tensor:
+        check_sequence(type(self).__name__, currents)
+        state, chunks = neuron.initial_state(currents[0]), []
+        for start in range(0, currents.shape[0], self.k):
+            spikes, state, _ = neuron.run(currents[start : start + self.k], state)
+            chunks.append(spikes)
+            state = state.detach()
+        return torch.cat(chunks)
 
     def __repr__(self) -> str:
         return f"TBPTT(k={self.k})"

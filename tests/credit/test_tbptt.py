@@ -39,6 +39,20 @@ def test_k_at_least_T_is_bptt_and_k_below_T_differs():
     assert not torch.allclose(full[1], cut[1])
 
 
+@pytest.mark.parametrize("k", [1, 4, 30])
+def test_fused_chunks_equal_the_hooked_reference_loop(k):
+    neuron = LIFNode(tau=2.0, v_reset=None, learnable_tau=True).double()
+    currents = (sequence(13, 4, 3, seed=5) * 0.9).requires_grad_()
+    fused = TBPTT(k).spike(neuron, currents)
+    reference = TBPTT(k).unroll(neuron.step, currents, neuron.initial_state(currents[0]))[0]
+    assert torch.equal(fused, reference)
+    weights = torch.linspace(0.0, 1.0, 13, dtype=torch.float64).view(-1, 1, 1)
+    a = torch.autograd.grad((fused * weights).sum(), [currents, neuron.tau])
+    b = torch.autograd.grad((reference * weights).sum(), [currents, neuron.tau])
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
 def test_spike_path_truncates_the_neuron():
     neuron = LIFNode(v_reset=None).double()
     currents = (sequence(9, 4, 3, seed=2) * 0.8).requires_grad_()
