@@ -224,7 +224,7 @@ class EPTrace(NamedTuple):
 
 def _dphi_dtheta(model: EnergyModel, x: Tensor, state: State) -> tuple[Tensor, ...]:
     with torch.enable_grad():
-        params = [p for p in model.parameters()]
+        params = list(model.parameters())
         return torch.autograd.grad(model.energy(x, state), params, allow_unused=True, materialize_grads=True)
 
 
