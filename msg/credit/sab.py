@@ -20,6 +20,8 @@ and from a memory written at step :math:`\tau` it backtracks locally to the last
 are written on the last step of their :math:`k_{att}` window and cuts happen after the memory is written, so with
 :math:`k_{att} = k_{trunc}` every memory backtracks exactly :math:`k_{trunc}` steps, as in the paper. While
 :math:`|M| \le k_{top}` the threshold is :math:`\delta_t = \min_i a_{t,i} - 1` (every memory is selected).
+Memories hold the provisional states :math:`\hat h_t` (Ke et al.'s code stores :math:`h_t`, summary included):
+a memory then stays within the cell's own range instead of accumulating summaries of summaries.
 
 A cell is any module with ``init_state(x) -> state``, ``forward(x_t, state) -> state`` (``state`` a tuple of
 tensors), ``hidden(state) -> h`` and ``with_hidden(state, h) -> state``: :class:`LSTMCore` wraps
