@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from msg.neurons import BaseNode
+from msg.neurons import BaseNode, multistep
 
 from .base import CreditMethod, Step, Transform, check_sequence, trainable
 from .memory import hold
@@ -277,8 +277,8 @@ class Checkpoint(CreditMethod):
             fewer, larger backward calls; measure :math:`\alpha` with :class:`~msg.credit.SavedTensorMeter`).
 
     Attributes:
-        step_evaluations (int): step evaluations so far (forward and recomputation); tests compare it with
-            :func:`hsm_cost`.
+        step_evaluations (int): step evaluations so far (forward and recomputation) under autograd; tests compare
+            it with :func:`hsm_cost`. Without autograd (``torch.no_grad()``) the plain loop runs and is not counted.
 
     Shapes:
         - **x_seq:** :math:`(T, N, *)`; **outputs:** :math:`(T, \dots)`.
@@ -304,6 +304,8 @@ class Checkpoint(CreditMethod):
 
     def unroll(self, step: Step, x_seq: Tensor, state: Any, params: Sequence[Tensor] = ()) -> tuple[Tensor, Any]:
         check_sequence(type(self).__name__, x_seq)
+        if not torch.is_grad_enabled():  # nothing to back-propagate: the plain loop, no slots, no leaf graph
+            return multistep(step, x_seq, state)
         params = tuple(p for p in params if p.requires_grad)
         plan = _Plan(self, step, x_seq, state, params, x_seq.shape[0])
         flat = tuple(state)

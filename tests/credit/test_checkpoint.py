@@ -81,6 +81,17 @@ def test_policies_with_leaves_are_exact_and_cost_as_predicted(T, slots, alpha):
     assert method.step_evaluations == hsm_cost(T, slots, alpha) < hsm_cost(T, slots)
 
 
+def test_without_autograd_the_plain_loop_runs():
+    model = RecurrentLIF(3, 5).double()
+    x = sequence(40, 2, 3)
+    method = Checkpoint(3)
+    with torch.no_grad():
+        spikes, state = method.unroll(model.step, x, model.initial_state(x[0]), list(model.parameters()))
+    reference, ref_state = BPTT().unroll(model.step, x, model.initial_state(x[0]))
+    assert torch.equal(spikes, reference) and torch.equal(state[0], ref_state[0])
+    assert method.step_evaluations == 0 and not spikes.requires_grad
+
+
 def test_sqrt_policy_is_exact_and_costs_as_predicted():
     torch.manual_seed(1)
     model = RecurrentLIF(3, 4).double()
