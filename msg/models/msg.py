@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from msg.credit import DvM
 from msg.manifolds import get_manifold
 from msg.nn.manifold_conv import ManifoldSpikingConv, SpikingEncoder
 from msg.ops.aggregate import BLOCK_WIDTH, Adjacency
@@ -35,7 +36,8 @@ class MSG(nn.Module):
         v_threshold (float): firing threshold. (default: :obj:`1.0`)
         tau (float): LIF time constant. (default: :obj:`2.0`)
         dropout (float): dropout after each projection (one mask for all steps). (default: :obj:`0.1`)
-        credit (str): ``"dvm"`` or ``"bptt"``. (default: :obj:`"dvm"`)
+        credit (str): ``"dvm"``, ``"bptt"`` or another :func:`msg.credit.get_credit` spec for the spike path.
+            (default: :obj:`"dvm"`)
         manifold_dtype (torch.dtype): dtype of the manifold path. (default: :obj:`torch.float64`)
 
     Shapes:
@@ -92,7 +94,7 @@ class MSG(nn.Module):
         graph = self.encoder.adjacency(edge_index, x.size(0))
         if not (record_spikes or not self.training):
             self.spikes = []
-            if self.credit == "dvm":
+            if isinstance(self.encoder.credit_method, DvM):
                 return self._encode_streamed(x, graph)
         spikes, z = self.encoder(x, graph)
         self.spikes = [spikes.detach()]

@@ -20,6 +20,10 @@ Credit assignment (``credit``):
   not grow with T.
 - ``"bptt"``: the currents of all T steps stay in the graph and surrogate gradients flow through the neurons into
   earlier layers (the paper's "DvS" baseline).
+- any other :mod:`msg.credit` method (``"tbptt:k"``, ``"checkpoint:m"``, ``"rate"``, ``"ottt"``): the spike path's
+  time loop is handed to it (:meth:`~msg.credit.CreditMethod.spike` / :meth:`~msg.credit.CreditMethod.layer`); the
+  rate path and the manifold path stay as they are. Without autograd (evaluation) the neuron module runs directly,
+  so forward hooks (energy counting) see it.
 
 The manifold path (exp, transport, log: N x (D+1) numbers) runs in ``manifold_dtype`` (float64 by default): in
 float32 the hyperboloid loses its digits a few units from the origin (DESIGN.md, "Numerical range").
@@ -33,11 +37,11 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
+from msg.credit import get_credit
 from msg.manifolds import get_manifold
 from msg.neurons import get_neuron
 from msg.ops.aggregate import Adjacency, SparseFeatures, propagate
 
-CREDITS = ("dvm", "bptt")
 SPARSE_FEATURES_DENSITY = 0.1
 """Below this fraction of non-zeros, the encoder multiplies the features as a sparse matrix."""
 CACHE_SIZE = 4
@@ -93,13 +97,14 @@ class _SpikingConvBase(MessagePassing):
         _check_positive(name, "v_threshold", v_threshold)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout!r}")
-        if credit not in CREDITS:
-            raise ValueError(f"{name}: credit must be one of {CREDITS}, got {credit!r}")
+        self.credit_method = get_credit(credit)
+        self.credit_method.check_model(name, has_manifold=True)
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"{name}: channels must be >= 1, got in={in_channels}, out={out_channels}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.manifold = get_manifold(manifold)
-        self.T, self.step_size, self.dropout, self.credit = int(T), float(step_size), float(dropout), credit
+        self.T, self.step_size, self.dropout = int(T), float(step_size), float(dropout)
+        self.credit = credit if isinstance(credit, str) else self.credit_method.name
         self.cached, self.manifold_dtype = cached, manifold_dtype
         self.neuron = make_neuron(name, neuron, v_threshold, tau)
         self.lin = nn.Linear(in_channels, out_channels, bias=False)
@@ -174,7 +179,8 @@ class SpikingEncoder(_SpikingConvBase):
         tau (float): LIF membrane time constant. (default: :obj:`2.0`)
         step_size (float): :math:`\epsilon`. (default: :obj:`0.1`)
         dropout (float): dropout after the projection. (default: :obj:`0.0`)
-        credit (str): ``"dvm"`` or ``"bptt"``. (default: :obj:`"dvm"`)
+        credit (str or CreditMethod): ``"dvm"``, ``"bptt"`` or another :func:`msg.credit.get_credit` spec.
+            (default: :obj:`"dvm"`)
         cached (bool): build the normalised adjacency once per graph input. (default: :obj:`True`)
         manifold_dtype (torch.dtype): dtype of the manifold path. (default: :obj:`torch.float64`)
 
@@ -235,7 +241,9 @@ class SpikingEncoder(_SpikingConvBase):
     def forward(self, x: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
         current = self.current(x, self.adjacency(adj, x.size(0)))
         repeated = current.unsqueeze(0).expand(self.T, *current.shape)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.credit != "dvm"):
+        if torch.is_grad_enabled():
+            spikes = self.credit_method.spike(self.neuron, repeated)
+        else:
             spikes = self._spike(repeated)
         return spikes, self.state(current)
 
@@ -311,6 +319,9 @@ class ManifoldSpikingConv(_SpikingConvBase):
         self._check(spikes, z)
         graph = self.adjacency(adj, spikes.size(1))
         mask = self.mask(spikes.size(1))
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.credit != "dvm"):
+        if torch.is_grad_enabled():
+            transform = lambda s: self.currents(s, graph, mask)  # noqa: E731
+            out = self.credit_method.layer(self.neuron, spikes, transform, params=[self.lin.weight])
+        else:
             out = self._spike(self.currents(spikes, graph, mask))
         return out, self.move_from_rate(spikes.mean(0), z, graph, mask)

@@ -133,7 +133,8 @@ def test_fermi_dirac_decoder() -> None:
         (lambda: MSG(F, D, 3, manifold="hyperbolic"), "unknown manifold"),
         (lambda: MSG(F, D, 3, step_size=0.0), "step_size must be > 0, got 0.0"),
         (lambda: MSG(F, D, 3, step_size=-1.0), "step_size must be > 0"),
-        (lambda: MSG(F, D, 3, credit="ottt"), "credit must be one of"),
+        (lambda: MSG(F, D, 3, credit="nope"), "unknown credit method 'nope'"),
+        (lambda: MSG(F, D, 3, credit="tbptt:0"), "k must be an integer >= 1"),
         (lambda: MSG(F, D, 3, neuron="ALIF"), "neuron must be 'IF' or 'LIF'"),
     ],
 )
@@ -190,3 +191,19 @@ def test_streamed_training_forward_equals_full_forward(layers: int) -> None:
     assert torch.allclose(streamed, full, atol=1e-12)
     assert len(model.spikes) == layers + 1
     assert all(0 < float(s.mean()) < 1 for s in model.spikes), "the comparison needs neurons that fire"
+
+
+@pytest.mark.parametrize("credit", ["tbptt:3", "checkpoint:2", "rate"])
+def test_other_credit_methods_drive_the_spike_path(credit: str) -> None:
+    """Every msg.credit method runs MSG's spike path: same forward values as BPTT, gradients reach the spikes."""
+    torch.manual_seed(0)
+    reference = MSG(F, D, 3, T=T, num_layers=2, step_size=0.4, dropout=0.0, v_threshold=0.5, credit="bptt")
+    model = MSG(F, D, 3, T=T, num_layers=2, step_size=0.4, dropout=0.0, v_threshold=0.5, credit=credit)
+    model.load_state_dict(reference.state_dict())
+    x = features()
+    out = model(x, EDGES)
+    assert torch.allclose(out, reference(x, EDGES), atol=1e-6)
+    spikes, z = model.encoder(x, EDGES)
+    _, z2 = model.convs[0](spikes, z, EDGES)
+    (grad,) = torch.autograd.grad(z2.pow(2).sum(), model.encoder.lin.weight)
+    assert grad.abs().sum() > 0
