@@ -60,10 +60,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from msg.tasks.config import FIELDS, resolve_config
-    from msg.tasks.runner import run, write_json_atomic
+    from msg.tasks.runner import run, with_default_credit, write_json_atomic
 
     given = {k: v for k, v in vars(args).items() if k in FIELDS}
-    cfg = resolve_config(given)
+    cfg = with_default_credit(resolve_config(given))
     if args.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("results") / f"{cfg.task}_{cfg.dataset}_{cfg.model}_{cfg.manifold}_{cfg.credit}_{stamp}.json"
@@ -110,7 +110,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--v-threshold", dest="v_threshold", type=float, help=f"firing threshold [{d.v_threshold}]")
     add("--tau", type=float, help=f"LIF time constant [{d.tau}]")
     add("--dropout", type=float, help=f"dropout after projections [{d.dropout}]")
-    add("--credit", help=f"dvm or bptt [{d.credit}]")
+    add("--credit", help="dvm, bptt, tbptt:k, checkpoint:m, rate, ottt (msg.credit) [dvm for msg, else bptt]")
     add("--lr", type=float, help=f"learning rate (Riemannian Adam) [{d.lr}]")
     add("--weight-decay", dest="weight_decay", type=float, help=f"weight decay [{d.weight_decay}]")
     add("--epochs", type=int, help=f"epochs per run [{d.epochs}]")

@@ -35,7 +35,7 @@ class TrainConfig:
     v_threshold: float = 1.0
     tau: float = 2.0
     dropout: float = 0.1
-    credit: str = "dvm"
+    credit: str | None = None
     lr: float = 0.01
     weight_decay: float = 0.0
     epochs: int = 100

@@ -9,6 +9,7 @@ training negatives are redrawn each epoch from non-edges that are not validation
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -42,16 +43,33 @@ def _build_msg(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> 
     )
 
 
-MODELS: dict[str, ModelBuilder] = {"msg": _build_msg}
+def _build_spiking_gcn(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> nn.Module:
+    from msg.models.spiking_gcn import build
+
+    return build(cfg, in_channels, out_channels)
+
+
+MODELS: dict[str, ModelBuilder] = {"msg": _build_msg, "spiking_gcn": _build_spiking_gcn}
 """Model name -> builder ``(config, in_channels, out_channels or None for link prediction) -> module``.
 
-A link-prediction model exposes ``encode(x, edge_index)`` and a ``decoder`` (see :func:`link_decoder`)."""
+A link-prediction model exposes ``encode(x, edge_index)`` and a ``manifold`` for the decoder (see
+:func:`link_decoder`)."""
+
+DEFAULT_CREDIT = {"msg": "dvm"}
+"""The credit method a model trains with when ``credit`` is not given; models not listed use ``"bptt"``."""
+
+
+def with_default_credit(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with ``credit`` filled in from :data:`DEFAULT_CREDIT` when it is ``None``."""
+    if cfg.credit is not None:
+        return cfg
+    return dataclasses.replace(cfg, credit=DEFAULT_CREDIT.get(cfg.model, "bptt"))
 
 
 def build_model(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> nn.Module:
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model {cfg.model!r}; known models: {', '.join(MODELS)}")
-    return MODELS[cfg.model](cfg, in_channels, out_channels)
+    return MODELS[cfg.model](with_default_credit(cfg), in_channels, out_channels)
 
 
 def link_decoder(cfg: TrainConfig, model: nn.Module) -> nn.Module:
@@ -279,7 +297,7 @@ def run(cfg: TrainConfig, progress: bool = True, save_model_to: Path | None = No
     """Train ``cfg.runs`` runs and return the results document (see README for its fields).
 
     With ``save_model_to``, the first run's model (at its best validation epoch) is saved there."""
-    cfg.validate()
+    cfg = with_default_credit(cfg.validate())
     data = load_dataset(cfg.dataset, root=cfg.root)
     if data.num_nodes == 0 or data.edge_index.numel() == 0:
         raise ValueError(f"dataset {cfg.dataset!r} has no nodes or no edges")

@@ -134,3 +134,12 @@ def test_save_and_load_model(tmp_path: Path, cora) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="could not be read as a msg model"):
         load_model(tmp_path / "junk.pt")
+
+
+def test_spiking_gcn_through_msg_train_with_its_default_credit(tmp_path: Path) -> None:
+    out = tmp_path / "sgcn.json"
+    argv = ["train", "--model", "spiking_gcn", "--epochs", "2", "--T", "3", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "spiking_gcn" and result["credit"] == "bptt" and FIELDS <= set(result)
+    assert main([*argv[:-3], "--credit", "dvm", "--out", str(tmp_path / "x.json"), "--no-progress"]) == 2
