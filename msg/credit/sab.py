@@ -11,8 +11,8 @@ wrapper attends over a memory of past provisional states :math:`M = \{m_1, \dots
 
 .. math::
     \tilde a_{t,i} = \frac{\max(a_{t,i} - \delta_t, 0)}{\sum_j \max(a_{t,j} - \delta_t, 0) + \epsilon}, \qquad
-    h_t = \hat h_t + \sum_i \tilde a_{t,i}\, m_i, \qquad m \leftarrow \hat h_t \text{ every } k_{att}
-    \text{ steps}.
+    s_t = \sum_i \tilde a_{t,i}\, m_i, \qquad h_t = \hat h_t + \operatorname{sg}[s_t], \qquad
+    m \leftarrow \hat h_t \text{ every } k_{att} \text{ steps}.
 
 The recurrent path is cut every :math:`k_{trunc}` steps (truncated BPTT), while every memory keeps its autograd
 graph: the loss at step :math:`t` reaches a step :math:`t' < t - k_{trunc}` only through the selected memories,
@@ -22,6 +22,13 @@ are written on the last step of their :math:`k_{att}` window and cuts happen aft
 :math:`|M| \le k_{top}` the threshold is :math:`\delta_t = \min_i a_{t,i} - 1` (every memory is selected).
 Memories hold the provisional states :math:`\hat h_t` (Ke et al.'s code stores :math:`h_t`, summary included):
 a memory then stays within the cell's own range instead of accumulating summaries of summaries.
+
+One-hop reminding: the summary enters the recurrent state as a constant, and credit reaches the memories through
+the summaries :math:`s_t = \sum_i \tilde a_{t,i} m_i` that the readout sees (:class:`SABOutput`), then backtracks
+locally from each selected memory. Backpropagating through the summary inside the state too, as Ke et al. do,
+chains memory hops (a memory's local window holds earlier summaries), and the chains compound: an LSTM on the copy
+task (T = 100, :math:`k_{att} = k_{trunc} = 10`) reached gradient norms of :math:`10^{19}` and ``inf`` after 176
+training steps (measured), after which 424 of 600 steps had to be skipped.
 
 A cell is any module with ``init_state(x) -> state``, ``forward(x_t, state) -> state`` (``state`` a tuple of
 tensors), ``hidden(state) -> h`` and ``with_hidden(state, h) -> state``: :class:`LSTMCore` wraps
@@ -212,7 +219,8 @@ class SparseAttentiveBacktracking(nn.Module):
                 scores = self.score(torch.tanh(self.query(h)[:, None] + torch.stack(keys, 1))).squeeze(-1)
                 attn = sparse_attention_weights(scores, self.k_top, self.eps)
                 summary = torch.einsum("bm,bmh->bh", attn, mem)
-                current = self.cell.with_hidden(current, h + summary)
+                # one-hop reminding: the state receives the summary as a constant (see the module docstring)
+                current = self.cell.with_hidden(current, h + summary.detach())
             else:
                 attn, summary = h.new_zeros(h.shape[0], 0), torch.zeros_like(h)
             weights.append(attn)

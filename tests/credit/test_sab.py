@@ -47,19 +47,10 @@ def test_at_most_k_top_nonzero_attention_weights_per_step(name):
 
 
 def _reachable_windows(attention: torch.Tensor, k: int, steps: int) -> set[int]:
-    """Windows of k steps whose inputs the loss at the last step may reach: the last window, and recursively the
-    window of every memory selected at a step of a reachable window (memory i is written at the end of window i;
-    it depends on the attention at the earlier steps of its window)."""
-    reach, frontier = set(), [steps // k - 1]
-    while frontier:
-        w = frontier.pop()
-        if w in reach:
-            continue
-        reach.add(w)
-        last = steps - 1 if w == steps // k - 1 else (w + 1) * k - 2
-        for t in range(w * k, last + 1):
-            frontier += [int(i) for i in torch.nonzero(attention[t, 0] > 0).flatten()]
-    return reach
+    """Windows of k steps whose inputs a loss on the last step's output and summary may reach: the last window,
+    and the window of every memory selected at the last step (memory i is written at the end of window i; one-hop
+    reminding, the summaries inside the state are constants)."""
+    return {steps // k - 1} | {int(i) for i in torch.nonzero(attention[-1, 0] > 0).flatten()}
 
 
 @pytest.mark.parametrize("name", ["lstm", "lsnn"])
@@ -82,10 +73,12 @@ def test_truncation_blocks_gradients_except_through_attention(name):
     # SAB: windows outside the attention-reachable set get exactly zero gradient
     sab = SparseAttentiveBacktracking(cell, hidden, k_att=k, k_top=1, k_trunc=k)
     out = sab(x)
-    (grad,) = torch.autograd.grad(out.outputs[-1].sum(), x)
+    (grad,) = torch.autograd.grad(out.outputs[-1].sum() + out.summaries[-1].sum(), x)
     norms = grad.flatten(1).norm(dim=1).reshape(steps // k, k).sum(1)
     reach = _reachable_windows(out.attention, k, steps)
     assert len(reach) > 1  # some long-range credit flows through the selected memories
+    (state_only,) = torch.autograd.grad(out.outputs[-1].sum(), x)  # the summary inside the state is a constant
+    assert state_only[: steps - k].abs().max() == 0
     for w in range(steps // k):
         if w not in reach:
             assert norms[w] == 0, w
