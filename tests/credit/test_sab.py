@@ -73,7 +73,7 @@ def test_truncation_blocks_gradients_except_through_attention(name):
     # SAB: windows outside the attention-reachable set get exactly zero gradient
     sab = SparseAttentiveBacktracking(cell, hidden, k_att=k, k_top=1, k_trunc=k)
     out = sab(x)
-    (grad,) = torch.autograd.grad(out.outputs[-1].sum() + out.summaries[-1].sum(), x)
+    (grad,) = torch.autograd.grad(out.outputs[-1].sum() + out.summaries[-1].sum(), x, retain_graph=True)
     norms = grad.flatten(1).norm(dim=1).reshape(steps // k, k).sum(1)
     reach = _reachable_windows(out.attention, k, steps)
     assert len(reach) > 1  # some long-range credit flows through the selected memories
