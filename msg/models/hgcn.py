@@ -1,12 +1,13 @@
 r"""HGCN: hyperbolic graph convolutional network on the hyperboloid (Chami, Ying, Ré & Leskovec, "Hyperbolic Graph
 Convolutional Neural Networks", NeurIPS 2019, https://arxiv.org/abs/1910.12933), on :class:`msg.manifolds.Lorentz`.
 
-The variant implemented (the configuration of the paper's public code that its node-classification and
-link-prediction results use by default: aggregation in the tangent space at the origin, no attention, and here one
-fixed curvature :math:`K` shared by every layer). With :math:`o` the origin, :math:`\log_o, \exp_o` read in
-intrinsic coordinates (the zero time coordinate of :math:`T_o\mathbb{H}` dropped and restored) and
-:math:`\hat A = \tilde D^{-1/2}(A + I)\tilde D^{-1/2}`, layer :math:`l` maps :math:`h^{l-1} \in \mathbb{H}^{D}_K`
-to
+The variant implemented: aggregation in the tangent space at the origin without attention (the default of the
+paper's public code; the paper also describes attention and aggregation at each node's own tangent space, not
+implemented here) and one fixed curvature :math:`K` shared by every layer (the paper can learn one per layer).
+
+With :math:`o` the origin, :math:`\log_o, \exp_o` read in intrinsic coordinates (the zero time coordinate of
+:math:`T_o\mathbb{H}` dropped and restored) and :math:`\hat A = \tilde D^{-1/2}(A + I)\tilde D^{-1/2}`, layer
+:math:`l` maps :math:`h^{l-1} \in \mathbb{H}^{D}_K` to
 
 .. math::
     \underbrace{m_i = \exp_{u_i}\big(\mathrm{PT}_{o \to u_i}(b)\big),\ u_i = \exp_o\big(W \log_o(h_i)\big)}_{
@@ -89,8 +90,8 @@ class HGCN(nn.Module):
         manifold_dtype (torch.dtype): dtype of the hyperbolic path; the readout is cast back to the input's
             dtype. In float32 the first layers' tangent norms (about 10 on Cora within ten epochs) made the exp
             map's gradients overflow, as DESIGN.md describes for MSG. (default: :obj:`torch.float64`)
-        normalize_input (bool): divide each feature row by its sum of absolute values before the lift (the
-            preprocessing of the citation graphs in Chami et al.'s code). On Cora's raw bag-of-words rows (norm
+        normalize_input (bool): divide each feature row by its sum of absolute values before the lift (Chami et
+            al.'s code normalises the feature rows by default). On Cora's raw bag-of-words rows (norm
             about 4.5) the second layer's :math:`|W \log_o h|` passed 300 within 40 epochs and the hyperboloid
             overflowed even in float64; with it, it stayed below 15 over 200 epochs. (default: :obj:`True`)
 

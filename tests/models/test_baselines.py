@@ -156,7 +156,8 @@ def train_cora(model, data, epochs: int, lr: float, weight_decay: float = 5e-4) 
 
 
 # (model, hidden, epochs, lr, threshold): test accuracy measured on one thread with seed 0 was GCN 0.787,
-# GAT 0.779, SGC 0.786, SAGE 0.768, HGCN 0.758 (published: 81.5, 83.0, 81.0, about 79 and 79.9 after full training)
+# GAT 0.779, SGC 0.786, SAGE 0.768, HGCN 0.758 (published after full training: GCN 81.5, GAT 83.0, SGC 81.0,
+# HGCN 79.9)
 CORA = [
     ("gcn", 16, 20, 0.01, 0.75),
     ("gat", 64, 20, 0.01, 0.74),
