@@ -60,10 +60,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from msg.tasks.config import FIELDS, resolve_config
-    from msg.tasks.runner import run, with_default_credit, write_json_atomic
+    from msg.tasks.runner import run, with_model_defaults, write_json_atomic
 
     given = {k: v for k, v in vars(args).items() if k in FIELDS}
-    cfg = with_default_credit(resolve_config(given))
+    cfg = with_model_defaults(resolve_config(given))
     if args.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("results") / f"{cfg.task}_{cfg.dataset}_{cfg.model}_{cfg.manifold}_{cfg.credit}_{stamp}.json"
@@ -107,7 +107,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--hidden", type=int, help=f"intrinsic dimension / spike width [{d.hidden}]")
     add("--step-size", dest="step_size", type=float, help=f"epsilon, the tangent step scale [{d.step_size}]")
     add("--neuron", help=f"IF or LIF [{d.neuron}]")
-    add("--v-threshold", dest="v_threshold", type=float, help=f"firing threshold [{d.v_threshold}]")
+    add("--v-threshold", dest="v_threshold", type=float, help="firing threshold [1.0; 0.1 for spikenet]")
     add("--tau", type=float, help=f"LIF time constant [{d.tau}]")
     add("--dropout", type=float, help=f"dropout after projections [{d.dropout}]")
     add("--credit", help="dvm, bptt, tbptt:k, checkpoint:m, rate, ottt (msg.credit) [dvm for msg, else bptt]")

@@ -32,7 +32,7 @@ class TrainConfig:
     hidden: int = 32
     step_size: float = 0.1
     neuron: str = "IF"
-    v_threshold: float = 1.0
+    v_threshold: float | None = None
     tau: float = 2.0
     dropout: float = 0.1
     credit: str | None = None
@@ -64,7 +64,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("lr", "step_size", "v_threshold"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"TrainConfig: {name} must be > 0, got {getattr(self, name)!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"TrainConfig: patience must be >= 1 or None, got {self.patience!r}")

@@ -10,6 +10,7 @@ training negatives are redrawn each epoch from non-edges that are not validation
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -43,33 +44,50 @@ def _build_msg(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> 
     )
 
 
-def _build_spiking_gcn(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> nn.Module:
-    from msg.models.spiking_gcn import build
+def _from(module: str) -> ModelBuilder:
+    """The ``build`` function of ``msg.models.<module>``, imported when the model is first built."""
 
-    return build(cfg, in_channels, out_channels)
+    def builder(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> nn.Module:
+        return importlib.import_module(f"msg.models.{module}").build(cfg, in_channels, out_channels)
+
+    return builder
 
 
-MODELS: dict[str, ModelBuilder] = {"msg": _build_msg, "spiking_gcn": _build_spiking_gcn}
+MODELS: dict[str, ModelBuilder] = {
+    "msg": _build_msg,
+    "spiking_gcn": _from("spiking_gcn"),
+    "spikenet": _from("spikenet"),
+    "gcn": _from("ann"),
+    "gat": _from("ann"),
+    "sgc": _from("ann"),
+    "sage": _from("ann"),
+    "hgcn": _from("hgcn"),
+}
 """Model name -> builder ``(config, in_channels, out_channels or None for link prediction) -> module``.
 
 A link-prediction model exposes ``encode(x, edge_index)`` and a ``manifold`` for the decoder (see
 :func:`link_decoder`)."""
 
-DEFAULT_CREDIT = {"msg": "dvm"}
-"""The credit method a model trains with when ``credit`` is not given; models not listed use ``"bptt"``."""
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "msg": {"credit": "dvm"},
+    # SpikeNet's neurons lower their threshold while silent; with msg's fixed threshold, 1.0 never fires on Cora
+    "spikenet": {"v_threshold": 0.1},
+}
+"""Settings a model uses when the config leaves them ``None``; otherwise credit ``bptt`` and threshold 1.0."""
+GENERIC_DEFAULTS: dict[str, Any] = {"credit": "bptt", "v_threshold": 1.0}
 
 
-def with_default_credit(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` with ``credit`` filled in from :data:`DEFAULT_CREDIT` when it is ``None``."""
-    if cfg.credit is not None:
-        return cfg
-    return dataclasses.replace(cfg, credit=DEFAULT_CREDIT.get(cfg.model, "bptt"))
+def with_model_defaults(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its ``None`` settings filled in from :data:`MODEL_DEFAULTS`, then :data:`GENERIC_DEFAULTS`."""
+    defaults = {**GENERIC_DEFAULTS, **MODEL_DEFAULTS.get(cfg.model, {})}
+    missing = {k: v for k, v in defaults.items() if getattr(cfg, k) is None}
+    return dataclasses.replace(cfg, **missing) if missing else cfg
 
 
 def build_model(cfg: TrainConfig, in_channels: int, out_channels: int | None) -> nn.Module:
     if cfg.model not in MODELS:
         raise ValueError(f"unknown model {cfg.model!r}; known models: {', '.join(MODELS)}")
-    return MODELS[cfg.model](with_default_credit(cfg), in_channels, out_channels)
+    return MODELS[cfg.model](with_model_defaults(cfg), in_channels, out_channels)
 
 
 def link_decoder(cfg: TrainConfig, model: nn.Module) -> nn.Module:
@@ -297,7 +315,7 @@ def run(cfg: TrainConfig, progress: bool = True, save_model_to: Path | None = No
     """Train ``cfg.runs`` runs and return the results document (see README for its fields).
 
     With ``save_model_to``, the first run's model (at its best validation epoch) is saved there."""
-    cfg = with_default_credit(cfg.validate())
+    cfg = with_model_defaults(cfg.validate())
     data = load_dataset(cfg.dataset, root=cfg.root)
     if data.num_nodes == 0 or data.edge_index.numel() == 0:
         raise ValueError(f"dataset {cfg.dataset!r} has no nodes or no edges")
