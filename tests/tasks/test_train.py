@@ -148,8 +148,8 @@ def test_spiking_gcn_through_msg_train_with_its_default_credit(tmp_path: Path) -
 @pytest.mark.parametrize("model", ["gcn", "gat", "sgc", "sage", "hgcn", "spikenet"])
 def test_every_registered_baseline_runs_through_msg_train(tmp_path: Path, model: str) -> None:
     out = tmp_path / f"{model}.json"
-    argv = ["train", "--model", model, "--epochs", "2", "--T", "3", "--hidden", "16", "--out", str(out), "--no-progress"]
-    assert main(argv) == 0
+    argv = ["train", "--model", model, "--epochs", "2", "--T", "3", "--hidden", "16", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
     result = json.loads(out.read_text())
     assert result["model"] == model and FIELDS <= set(result) and 0.0 <= result["test_mean"] <= 1.0
     if model == "spikenet":
