@@ -25,12 +25,28 @@ from .base import CreditMethod, detach_state, substitute, trainable
 from .bptt import BPTT
 from .checkpoint import Checkpoint, hsm_cost, hsm_policy, uniform_cost
 from .dvm import DvM
+from .ep import EnergyModel, EPTrace, bptt_gradients, ep_gradient, ep_updates, free_phase, gdu_agreement, nudged_phase
 from .memory import SavedTensorMeter
 from .ottt import OTTT, TraceState
 from .rate import Rate, eligibility
+from .sab import LSTMCore, SABOutput, SparseAttentiveBacktracking, sparse_attention_weights
+from .sab import unroll as sab_unroll
 from .tbptt import TBPTT
 
 __all__ = [
+    "EnergyModel",
+    "EPTrace",
+    "bptt_gradients",
+    "ep_gradient",
+    "ep_updates",
+    "free_phase",
+    "gdu_agreement",
+    "nudged_phase",
+    "LSTMCore",
+    "SABOutput",
+    "SparseAttentiveBacktracking",
+    "sparse_attention_weights",
+    "sab_unroll",
     "CreditMethod",
     "BPTT",
     "TBPTT",
