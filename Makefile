@@ -24,12 +24,23 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt --no-deps "spikingjelly==2.0.0"
 	touch $@
 
+# The compiled `scatter` extra (torch-scatter, torch-sparse: SparseTensor inputs, PyG's NeighborLoader) builds from
+# source against the installed torch, so it needs --no-build-isolation (an isolated build would fetch another torch).
+# About 15 minutes on 2 cores the first time; pip's wheel cache makes later installs quick. SCATTER=0 skips it.
+SCATTER ?= 1
+SCATTER_STAMP := $(VENV)/.msg-scatter
+
+$(SCATTER_STAMP): $(STAMP)
+	if [ "$(SCATTER)" = "1" ]; then $(BIN)/python -m pip install --quiet --no-build-isolation \
+		-c $(VENV)/constraints.txt "torch-scatter>=2.1.2" "torch-sparse>=0.6.18"; fi
+	touch $@
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/msg train
 
-test: $(STAMP)
+test: $(SCATTER_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
