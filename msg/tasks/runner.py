@@ -148,6 +148,20 @@ def _auc(pos: Tensor, neg: Tensor) -> float:
     return float(roc_auc_score(labels, scores))
 
 
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: Callable[[], Tensor]) -> Callable[[], float]:
+    """One full-batch training step of ``model`` on ``loss()``, returning the loss value."""
+
+    def step() -> float:
+        model.train()
+        optimizer.zero_grad()
+        value = loss()
+        value.backward()
+        optimizer.step()
+        return value.item()
+
+    return step
+
+
 def _loop(
     cfg: TrainConfig,
     model: nn.Module,
@@ -200,13 +214,9 @@ def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
     optimizer = _optimizer(cfg, model.parameters())
     x, edge_index, y = split.x, split.edge_index, split.y
 
-    def step() -> float:
-        model.train()
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x, edge_index)[split.train_mask], y[split.train_mask])
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+    step = _train_step(
+        model, optimizer, lambda: F.cross_entropy(model(x, edge_index)[split.train_mask], y[split.train_mask])
+    )
 
     @torch.no_grad()
     def evaluate() -> tuple[float, float]:
@@ -231,18 +241,15 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
     generator = torch.Generator().manual_seed(seed)
     positives = train.pos_edge_label_index
 
-    def step() -> float:
-        model.train()
-        optimizer.zero_grad()
+    def loss() -> Tensor:
         z = model.encode(train.x, train.edge_index)
         negatives = sampler.sample(positives.size(1), generator)
         pos, neg = decoder.logits(z, positives), decoder.logits(z, negatives)
-        loss = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
+        return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
             neg, torch.zeros_like(neg)
         )
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+
+    step = _train_step(model, optimizer, loss)
 
     @torch.no_grad()
     def evaluate() -> tuple[float, float]:
