@@ -16,12 +16,14 @@ $(BIN)/python:
 
 # Every later install is constrained to the torch that is installed now, so no dependency can replace it
 # (an unpinned `torch` would pull a multi-GB CUDA build). spikingjelly (a peer reference in the tests) is installed
-# without its dependencies: it asks for torchvision/torchaudio, which do not work beside this torch.
+# without its dependencies: it asks for torchvision/torchaudio, which do not work beside this torch; of the rest, its
+# neuron module needs only loguru (pip then reports the two missing packages it asked for, which is expected).
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt --no-deps "spikingjelly==2.0.0"
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt "loguru>=0.7"
 	touch $@
 
 # The compiled `scatter` extra (torch-scatter, torch-sparse: SparseTensor inputs, PyG's NeighborLoader) builds from
