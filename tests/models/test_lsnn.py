@@ -165,3 +165,24 @@ def test_adaptive_thresholds_keep_a_trace_of_the_stored_value_through_a_silent_d
     torch.testing.assert_close(alif_trace, beta * b[:, 2:].max())  # the undriven unit keeps b = 0
     assert alif_trace > 0.2
     assert alif_trace > 100 * lif_trace
+
+
+@pytest.mark.parametrize("spec", ["checkpoint:4", "checkpoint:sqrt"])
+def test_lsnn_with_msg_credit_checkpoint_equals_bptt(spec: str) -> None:
+    from msg.credit import get_credit
+
+    torch.manual_seed(0)
+    x = torch.rand(50, 4, 3, dtype=torch.float64)
+    reference = LSNN(3, 10, 10, 2, credit=get_credit("bptt")).double()
+    model = LSNN(3, 10, 10, 2, credit=get_credit(spec)).double()
+    model.load_state_dict(reference.state_dict())
+
+    def grads(net: LSNN) -> list[torch.Tensor]:
+        out = net(x)
+        out = out[0] if isinstance(out, tuple) else out
+        return [g for g in torch.autograd.grad(out.pow(2).sum(), list(net.parameters()), allow_unused=True)]
+
+    for got, want in zip(grads(model), grads(reference), strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
