@@ -97,13 +97,6 @@ class Adjacency:
             warnings.simplefilter("ignore", UserWarning)
             return coo.to_sparse_csr()
 
-    def to(self, dtype: torch.dtype) -> Adjacency:
-        """The same matrix in another dtype (shares nothing mutable with ``self``)."""
-        other = object.__new__(Adjacency)
-        other.num_nodes, other.normalize = self.num_nodes, self.normalize
-        other.matrix, other.matrix_t = self.matrix.to(dtype), self.matrix_t.to(dtype)
-        return other
-
     def __repr__(self) -> str:
         return f"Adjacency(num_nodes={self.num_nodes}, nnz={self.matrix._nnz()}, normalize={self.normalize!r})"
 
