@@ -51,6 +51,9 @@ class TrainConfig:
     lp_test: float = 0.1
     fd_r: float = 2.0
     fd_t: float = 1.0
+    batch_size: int | None = None
+    num_neighbors: list[int] | None = None
+    nproc: int = 1
     root: str | None = None
     config: str | None = None
 
@@ -66,6 +69,17 @@ class TrainConfig:
         for name in ("lr", "step_size", "v_threshold"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"TrainConfig: {name} must be > 0, got {getattr(self, name)!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"TrainConfig: batch_size must be >= 1 or None (full batch), got {self.batch_size!r}")
+        if self.num_neighbors is not None and (
+            not self.num_neighbors or any(not isinstance(k, int) or (k < 1 and k != -1) for k in self.num_neighbors)
+        ):
+            raise ValueError(
+                f"TrainConfig: num_neighbors must be a non-empty list of positive ints or -1 (all), "
+                f"got {self.num_neighbors!r}"
+            )
+        if self.nproc < 1:
+            raise ValueError(f"TrainConfig: nproc must be >= 1, got {self.nproc!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"TrainConfig: patience must be >= 1 or None, got {self.patience!r}")
         return self

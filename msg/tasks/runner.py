@@ -148,6 +148,14 @@ def _auc(pos: Tensor, neg: Tensor) -> float:
     return float(roc_auc_score(labels, scores))
 
 
+def _auxiliary_loss(model: nn.Module, x: Tensor, edge_index: Tensor) -> Tensor | float:
+    """A model's own extra training objective (e.g. SpikeGCL's contrastive loss), added to the task loss.
+
+    Models opt in by defining ``auxiliary_loss(x, edge_index) -> Tensor``; it is called after the task forward."""
+    extra = getattr(model, "auxiliary_loss", None)
+    return 0.0 if extra is None else extra(x, edge_index)
+
+
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: Callable[[], Tensor]) -> Callable[[], float]:
     """One full-batch training step of ``model`` on ``loss()``, returning the loss value."""
 
@@ -214,9 +222,11 @@ def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
     optimizer = _optimizer(cfg, model.parameters())
     x, edge_index, y = split.x, split.edge_index, split.y
 
-    step = _train_step(
-        model, optimizer, lambda: F.cross_entropy(model(x, edge_index)[split.train_mask], y[split.train_mask])
-    )
+    def loss() -> Tensor:
+        value = F.cross_entropy(model(x, edge_index)[split.train_mask], y[split.train_mask])
+        return value + _auxiliary_loss(model, x, edge_index)
+
+    step = _train_step(model, optimizer, loss)
 
     @torch.no_grad()
     def evaluate() -> tuple[float, float]:
@@ -245,8 +255,10 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
         z = model.encode(train.x, train.edge_index)
         negatives = sampler.sample(positives.size(1), generator)
         pos, neg = decoder.logits(z, positives), decoder.logits(z, negatives)
-        return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + F.binary_cross_entropy_with_logits(
-            neg, torch.zeros_like(neg)
+        return (
+            F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
+            + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg))
+            + _auxiliary_loss(model, train.x, train.edge_index)
         )
 
     step = _train_step(model, optimizer, loss)
