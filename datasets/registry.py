@@ -9,10 +9,12 @@ writable cache). Missing files give :class:`DatasetNotFoundError` naming the fil
 from __future__ import annotations
 
 import os
+import pickle
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import torch
@@ -21,6 +23,7 @@ from torch_geometric.data import Data
 from . import hgcn
 from ._paths import is_writable, processed_cache, resolve_root
 from .errors import CorruptDatasetError, DatasetNotFoundError
+from .ogb import edge_split_tensor, numpy_safe_globals, ogb_files
 from .shipped import CORA_NPZ, load_shipped_cora
 
 
@@ -30,7 +33,7 @@ class DatasetSpec:
 
     Args:
         name: registry key (lower case).
-        family: loader family: ``planetoid``, ``amazon``, ``coauthor``, ``karate``, ``hgcn`` or ``ogbn``.
+        family: loader family: ``planetoid``, ``amazon``, ``coauthor``, ``karate``, ``hgcn``, ``ogbn`` or ``ogbl``.
         folder: the folder under the root that holds it (PyG's / ogb's / HGCN's own name).
         files: required files, relative to ``ROOT/folder``.
         pyg_name: the name PyG's class takes (``"Cora"``, ``"Photo"``, ...), or ogb's dataset name.
@@ -61,8 +64,8 @@ def _hgcn(name: str, what: str) -> DatasetSpec:
     return DatasetSpec(name, "hgcn", name, tuple(hgcn.hgcn_files(name)), name, (), what)
 
 
-def _ogbn(name: str, what: str) -> DatasetSpec:
-    return DatasetSpec(name, "ogbn", name.replace("-", "_"), (), name, ("official",), what)
+def _ogb(name: str, what: str) -> DatasetSpec:
+    return DatasetSpec(name, name[:4], name.replace("-", "_"), (), name, ("official",), what)
 
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -79,9 +82,11 @@ REGISTRY: dict[str, DatasetSpec] = {
         _hgcn("disease_nc", "HGCN disease-spreading tree, node classification"),
         _hgcn("disease_lp", "HGCN disease-spreading tree, link prediction"),
         _hgcn("airport", "HGCN flight network, node classification"),
-        _ogbn("ogbn-arxiv", "OGB arXiv citation graph, 40 classes"),
-        _ogbn("ogbn-products", "OGB Amazon products graph, 47 classes"),
-        _ogbn("ogbn-proteins", "OGB protein association graph, 112 binary tasks"),
+        _ogb("ogbn-arxiv", "OGB arXiv citation graph, 40 classes"),
+        _ogb("ogbn-products", "OGB Amazon products graph, 47 classes"),
+        _ogb("ogbn-proteins", "OGB protein association graph, 112 binary tasks"),
+        _ogb("ogbl-collab", "OGB author collaboration graph, link prediction (Hits@50)"),
+        _ogb("ogbl-ddi", "OGB drug-drug interaction graph, link prediction (Hits@20); one-hot node identities"),
     )
 }
 
@@ -119,34 +124,12 @@ def _allow_pyg_in_torch_load() -> None:
     _OGB_SAFE_GLOBALS_DONE = True
 
 
-def _ogb_meta(name: str) -> dict:
-    import ogb.nodeproppred
-    import pandas as pd
-
-    master = pd.read_csv(Path(ogb.nodeproppred.__file__).parent / "master.csv", index_col=0, keep_default_na=False)
-    return dict(master[name])
-
-
-def _ogb_files(name: str) -> tuple[str, ...]:
-    meta = _ogb_meta(name)
-    files = [f"RELEASE_v{meta['version']}.txt", "raw/edge.csv.gz", "raw/node-label.csv.gz"]
-    files += ["raw/num-node-list.csv.gz", "raw/num-edge-list.csv.gz"]
-    if meta["additional node files"] != "None":
-        files += [f"raw/{extra}.csv.gz" for extra in meta["additional node files"].split(",")]
-    if meta["has_node_attr"] == "True":
-        files.append("raw/node-feat.csv.gz")
-    if meta["has_edge_attr"] == "True":
-        files.append("raw/edge-feat.csv.gz")
-    files += [f"split/{meta['split']}/{part}.csv.gz" for part in ("train", "valid", "test")]
-    return tuple(files)
-
-
 def _check_files(spec: DatasetSpec, folder: Path, files: tuple[str, ...], download: bool, root: Path) -> bool:
     """Raise when files are missing and cannot be downloaded; return whether a download will be attempted."""
     missing = [f for f in files if not (folder / f).exists()]
     if not missing:
         return False
-    if spec.family == "ogbn" and folder.is_dir() and any(m.startswith("RELEASE") for m in missing):
+    if spec.family in ("ogbn", "ogbl") and folder.is_dir() and any(m.startswith("RELEASE") for m in missing):
         # ogb would ask on stdin whether to delete the folder; never prompt, never delete.
         raise DatasetNotFoundError(spec.name, folder, missing, "a partly created ogb folder: complete or remove it")
     if not download:
@@ -182,23 +165,33 @@ def _load_pyg(spec: DatasetSpec, root: Path, download: bool) -> tuple[Data, str]
     return data, where
 
 
+def _open_ogb(spec: DatasetSpec, root: Path, download: bool, cls: type, split: Callable) -> tuple[Any, Any, str]:
+    """Open an ogb dataset class on ``root`` (checked first: no prompt, no download without network) and read its
+    official split with ``split(dataset)``; return the dataset, the split and where it was read from."""
+    folder = root / spec.folder
+    downloading = _check_files(spec, folder, ogb_files(spec.name), download, root)
+    _allow_pyg_in_torch_load()
+    redirect = _processed_dir(root, spec, folder / "processed")
+    name = cls.__name__
+    if redirect is not None:
+        cls = _with_processed_dir(cls, redirect)
+    files = list(ogb_files(spec.name))
+    try:
+        dataset = cls(spec.name, root=str(root))
+        parts = split(dataset)
+    except (URLError, ConnectionError, TimeoutError) as err:
+        raise DatasetNotFoundError(spec.name, folder, files, f"download failed: {err}") from err
+    except (EOFError, ValueError, KeyError, OSError, IndexError, RuntimeError, pickle.UnpicklingError) as err:
+        if downloading:
+            raise DatasetNotFoundError(spec.name, folder, files, str(err)) from err
+        raise CorruptDatasetError(spec.name, folder, err) from err
+    return dataset, parts, f"{folder} (ogb {name}; processed in {redirect or folder / 'processed'})"
+
+
 def _load_ogbn(spec: DatasetSpec, root: Path, download: bool) -> tuple[Data, str]:
     from ogb.nodeproppred import PygNodePropPredDataset
 
-    folder = root / spec.folder
-    downloading = _check_files(spec, folder, _ogb_files(spec.name), download, root)
-    _allow_pyg_in_torch_load()
-    redirect = _processed_dir(root, spec, folder / "processed")
-    cls = PygNodePropPredDataset if redirect is None else _with_processed_dir(PygNodePropPredDataset, redirect)
-    try:
-        dataset = cls(spec.name, root=str(root))
-        split = dataset.get_idx_split()
-    except (URLError, ConnectionError, TimeoutError) as err:
-        raise DatasetNotFoundError(spec.name, folder, list(_ogb_files(spec.name)), f"download failed: {err}") from err
-    except (EOFError, ValueError, KeyError, OSError, IndexError, RuntimeError) as err:
-        if downloading:
-            raise DatasetNotFoundError(spec.name, folder, list(_ogb_files(spec.name)), str(err)) from err
-        raise CorruptDatasetError(spec.name, folder, err) from err
+    dataset, split, where = _open_ogb(spec, root, download, PygNodePropPredDataset, lambda d: d.get_idx_split())
     data = dataset[0]
     if data.x is None and data.edge_attr is not None:
         # ogbn-proteins has edge features only; like OGB's reference examples, a node's features are the mean of
@@ -212,7 +205,40 @@ def _load_ogbn(spec: DatasetSpec, root: Path, download: bool) -> tuple[Data, str
         mask = torch.zeros(data.num_nodes, dtype=torch.bool)
         mask[split[key]] = True
         data[f"{part}_mask"] = mask
-    return data, f"{folder} (ogb PygNodePropPredDataset; processed in {redirect or folder / 'processed'})"
+    return data, where
+
+
+LINK_SPLIT_KEYS = (
+    ("train_pos_edge_index", "train", "edge"),
+    ("val_pos_edge_index", "valid", "edge"),
+    ("val_neg_edge_index", "valid", "edge_neg"),
+    ("test_pos_edge_index", "test", "edge"),
+    ("test_neg_edge_index", "test", "edge_neg"),
+)
+"""Attribute of the loaded graph <- (part, key) of ogb's ``get_edge_split()``; pairs stored as [2, E]."""
+
+
+def _edge_split(dataset: Any) -> dict:
+    with torch.serialization.safe_globals(numpy_safe_globals()):  # ogb's split files hold numpy arrays
+        return dataset.get_edge_split()
+
+
+def _load_ogbl(spec: DatasetSpec, root: Path, download: bool) -> tuple[Data, str]:
+    from ogb.linkproppred import PygLinkPropPredDataset
+
+    dataset, split, where = _open_ogb(spec, root, download, PygLinkPropPredDataset, _edge_split)
+    data = dataset[0]
+    try:
+        for attr, part, key in LINK_SPLIT_KEYS:
+            data[attr] = edge_split_tensor(split[part], key)
+    except (KeyError, ValueError, TypeError) as err:
+        raise CorruptDatasetError(spec.name, root / spec.folder, err) from err
+    if data.x is None:
+        # ogbl-ddi has no node features. One-hot node identities make a model's first projection a learnable
+        # embedding per node (what OGB's reference ddi models train), for every model msg has; MSG's encoder
+        # multiplies them as SparseFeatures (nnz = |V|). Dense storage: |V|^2 floats (73 MB for ddi's 4,267 nodes).
+        data.x = torch.eye(data.num_nodes, dtype=torch.float32)
+    return data, where
 
 
 def _load_hgcn(spec: DatasetSpec, root: Path, download: bool) -> tuple[Data, str]:
@@ -238,6 +264,7 @@ _LOADERS: dict[str, Callable[[DatasetSpec, Path, bool], tuple[Data, str]]] = {
     "amazon": _load_pyg,
     "coauthor": _load_pyg,
     "ogbn": _load_ogbn,
+    "ogbl": _load_ogbl,
     "hgcn": _load_hgcn,
     "karate": _load_karate,
 }
@@ -261,11 +288,13 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
         name: one of :func:`list_datasets` (case-insensitive).
         root: data root; default ``$MSG_DATA``, else the user cache folder. Files are read where PyG / ogb / HGCN
             put them under it (``ROOT/Cora/raw/ind.cora.*``, ``ROOT/Photo/raw/*.npz``, ``ROOT/disease_nc/...``,
-            ``ROOT/ogbn_arxiv/...``). It may be read-only.
+            ``ROOT/ogbn_arxiv/...``, ``ROOT/ogbl_collab/...``). It may be read-only.
         download: let PyG / ogb download missing files (needs network and a writable root). Without network a
             :class:`DatasetNotFoundError` names the missing files and the folder to put them in.
 
-    ``cora`` falls back to the copy shipped inside msg when the root has no raw Cora files. Planetoid and OGB
-    graphs come with their official ``train_mask`` / ``val_mask`` / ``test_mask``.
+    ``cora`` falls back to the copy shipped inside msg when the root has no raw Cora files. Planetoid and OGB node
+    graphs come with their official ``train_mask`` / ``val_mask`` / ``test_mask``; OGB link graphs (``ogbl-*``)
+    hold the training edges as ``edge_index`` and ogb's official edge split as ``train_pos_edge_index``,
+    ``val_pos_edge_index``, ``val_neg_edge_index``, ``test_pos_edge_index``, ``test_neg_edge_index`` ([2, E]).
     """
     return load_with_source(name, root, download)[0]

@@ -34,8 +34,11 @@ def _datasets_info(args: argparse.Namespace) -> int:
     print(f"nodes           {info['nodes']}")
     print(f"edges           {info['undirected_edges']} undirected (self-loops: {info['self_loops']})")
     print(f"features        {info['features']}")
-    kind = " (multi-label)" if info["multi_label"] else ""
-    print(f"classes         {info['classes']}{kind}")
+    if info["classes"] is None:
+        print("classes         none (a link-prediction graph)")
+    else:
+        kind = " (multi-label)" if info["multi_label"] else ""
+        print(f"classes         {info['classes']}{kind}")
     print(f"splits          {', '.join(info['splits'])}")
     if info["mask_sizes"]:
         print("masks           " + ", ".join(f"{k}={v}" for k, v in info["mask_sizes"].items()))
