@@ -15,9 +15,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-OGB_RUNS = 10
-"""OGB's rules: 10 runs (seeds 0-9) unless the user asks for another number."""
-
 
 def _kind(name: str) -> str | None:
     return {"ogbn": "nodeproppred", "ogbl": "linkproppred"}.get(str(name).split("-")[0])

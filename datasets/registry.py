@@ -132,6 +132,9 @@ def _check_files(spec: DatasetSpec, folder: Path, files: tuple[str, ...], downlo
     if spec.family in ("ogbn", "ogbl") and folder.is_dir() and any(m.startswith("RELEASE") for m in missing):
         # ogb would ask on stdin whether to delete the folder; never prompt, never delete.
         raise DatasetNotFoundError(spec.name, folder, missing, "a partly created ogb folder: complete or remove it")
+    if not download and spec.family in ("ogbn", "ogbl"):
+        how = f"not downloaded here; fetch it with `msg datasets info {spec.name} --root {root} --download`"
+        raise DatasetNotFoundError(spec.name, folder, missing, how)
     if not download:
         raise DatasetNotFoundError(spec.name, folder, missing, "download=False")
     if not is_writable(root):

@@ -63,25 +63,33 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from msg.tasks.config import FIELDS, resolve_config
-    from msg.tasks.runner import run, with_model_defaults, write_json_atomic
+    from msg.tasks.runner import run, with_model_defaults
 
     given = {k: v for k, v in vars(args).items() if k in FIELDS}
     cfg = with_model_defaults(resolve_config(given))
+    if args.resume and args.out is None:
+        raise ValueError("--resume needs --out FILE: the results file of the job to continue")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1 (epochs), got {args.checkpoint_every}")
     if args.out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("results") / f"{cfg.task}_{cfg.dataset}_{cfg.model}_{cfg.manifold}_{cfg.credit}_{stamp}.json"
     else:
         out = Path(args.out)
-    for flag, path in (("--out", out), ("--save-model", args.save_model)):
-        if path is not None and Path(path).exists() and not args.overwrite:
-            raise ValueError(f"{flag} {path} exists; pass --overwrite to replace it (nothing was run)")
+    # a resumed job past its first run saved the model already and does not write it again
+    resuming = args.resume and out.exists()
+    if args.save_model is not None and Path(args.save_model).exists() and not (args.overwrite or resuming):
+        raise ValueError(f"--save-model {args.save_model} exists; pass --overwrite to replace it (nothing was run)")
     save_to = None if args.save_model is None else Path(args.save_model)
-    results = run(cfg, progress=not args.no_progress, save_model_to=save_to)
-    write_json_atomic(out, results)
+    results = run(
+        cfg, progress=not args.no_progress, save_model_to=save_to, out=out, resume=args.resume,
+        overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
+    )
     metric = results["metric"]
+    seeds = [r["seed"] for r in results["runs"]]
     print(
         f"task={cfg.task} dataset={cfg.dataset} model={cfg.model} manifold={cfg.manifold} credit={cfg.credit} "
-        f"runs={cfg.runs}\n"
+        f"runs={cfg.runs} seeds={seeds[0]}..{seeds[-1]}\n"
         f"test_{metric}={100 * results['test_mean']:.2f} +- {100 * results['test_std']:.2f} "
         f"val_{metric}={100 * results['val_mean']:.2f} epoch_time_s={results['epoch_time_s']:.4f} "
         f"params={results['num_params']} peak_rss_mb={results['peak_rss_mb']:.0f}\n"
@@ -117,7 +125,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--lr", type=float, help=f"learning rate (Riemannian Adam) [{d.lr}]")
     add("--weight-decay", dest="weight_decay", type=float, help=f"weight decay [{d.weight_decay}]")
     add("--epochs", type=int, help=f"epochs per run [{d.epochs}]")
-    add("--runs", type=int, help=f"independent runs, seeds seed..seed+runs-1 [{d.runs}]")
+    add("--runs", type=int, help=f"independent runs, seeds seed..seed+runs-1 [{d.runs}; 10 for OGB datasets]")
     add("--seed", type=int, help=f"first seed [{d.seed}]")
     add("--eval-every", dest="eval_every", type=int, help=f"evaluate every N epochs [{d.eval_every}]")
     add("--patience", type=int, help="stop after N evaluations without a better validation score [off]")
@@ -127,11 +135,31 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--val-frac", dest="val_frac", type=float, help=f"random split: validation fraction [{d.val_frac}]")
     add("--fd-r", dest="fd_r", type=float, help=f"Fermi-Dirac radius (lp) [{d.fd_r}]")
     add("--fd-t", dest="fd_t", type=float, help=f"Fermi-Dirac temperature (lp) [{d.fd_t}]")
+    add(
+        "--batch-size", dest="batch_size", type=int,
+        help="seed nodes per mini-batch (neighbour-sampled training) [full batch]; recorded in the config, not yet "
+        "used by the runner",
+    )
+    add(
+        "--num-neighbors", dest="num_neighbors", type=int, nargs="+", metavar="K",
+        help="neighbours sampled per layer for mini-batches, e.g. 15 10 (-1 = all) [all]; recorded, not yet used",
+    )
+    add("--nproc", type=int, help=f"data-parallel processes [{d.nproc}]; recorded in the config, not yet used")
     add("--root", help="data root [$MSG_DATA, else the user cache]")
     add("--config", help="JSON config file, or a shipped name such as nc_photo_lorentz")
     parser.add_argument("--out", default=None, help="results JSON [results/<task>_<dataset>_..._<time>.json]")
     parser.add_argument("--save-model", dest="save_model", default=None, help="save the first run's best model here")
     parser.add_argument("--overwrite", action="store_true", default=False, help="replace existing output files")
+    parser.add_argument(
+        "--resume", action="store_true", default=False,
+        help="continue the interrupted job whose results are in --out (same settings required): finished runs are "
+        "kept, the run in progress continues from --out's checkpoint; no file yet: start fresh",
+    )
+    parser.add_argument(
+        "--checkpoint-every", dest="checkpoint_every", type=int, default=None, metavar="N",
+        help="save the run in progress to <out>.ckpt every N epochs, for --resume (removed when the job completes) "
+        "[off; the results file is written after every run regardless]",
+    )
     parser.add_argument("--no-progress", action="store_true", default=False, help="no progress bars")
     parser.set_defaults(handler=_train)
 

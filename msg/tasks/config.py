@@ -121,10 +121,29 @@ def read_config_file(name_or_path: str) -> dict[str, Any]:
 def resolve_config(cli: dict[str, Any]) -> TrainConfig:
     """Merge: defaults, then the config file named by ``cli['config']`` (if any), then the command-line values.
 
-    ``cli`` holds only the options the user actually gave (argparse with ``default=SUPPRESS``).
+    ``cli`` holds only the options the user actually gave (argparse with ``default=SUPPRESS``). An OGB leaderboard
+    task (:func:`is_ogb_task`) whose ``runs`` neither sets gets :data:`OGB_RUNS` (10) runs instead of 1.
     """
     values: dict[str, Any] = {}
     if cli.get("config"):
         values.update(read_config_file(cli["config"]))
     values.update(cli)
+    if "runs" not in values and is_ogb_task(values.get("dataset", TrainConfig.dataset), values.get("task", "nc")):
+        values["runs"] = OGB_RUNS
     return TrainConfig(**values).validate()
+
+
+OGB_RUNS = 10
+"""Runs of an OGB leaderboard task when neither the command line nor the config file sets ``runs`` (OGB's rules:
+10 runs, seeds 0-9)."""
+
+
+def is_ogb_task(dataset: Any, task: Any) -> bool:
+    """Whether (dataset, task) is an OGB leaderboard task: ``ogbn-*`` with ``nc`` or ``ogbl-*`` with ``lp``."""
+    from msg.datasets.ogb import ogb_task
+
+    try:
+        ogb = ogb_task(str(dataset))
+    except ValueError:  # an ogbn-/ogbl- name ogb does not know: load_dataset reports it
+        return False
+    return ogb is not None and ogb.task == task

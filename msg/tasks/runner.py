@@ -5,30 +5,49 @@ Protocol (what the public MSG code got wrong is fixed here): every run gets its 
 validation and test use the model in eval mode and the same readout as the loss; the reported test score is the one
 at the best-validation evaluation; link-prediction splits are leak-free (:func:`msg.datasets.link_split`) and
 training negatives are redrawn each epoch from non-edges that are not validation or test negatives either.
+
+OGB datasets (``ogbn-*`` for ``nc``, ``ogbl-*`` for ``lp``) follow OGB's rules instead: the official split for every
+run, scores from ogb's own ``Evaluator`` (the metric the dataset defines), 10 runs by default (seeds 0-9, set in
+:func:`msg.tasks.config.resolve_config`). Multi-label targets (ogbn-proteins, 112 binary tasks) train with
+BCE-with-logits and are scored with ROC-AUC from the raw logits. Link prediction passes messages over the training
+edges only, also at test time (validation edges are not used as input), and draws training negatives uniformly from
+node pairs that are not training edges.
+
+Resumable jobs: with ``out``, :func:`run` writes the results document atomically after every finished run
+(``"complete": false`` until the last one) and, every ``checkpoint_every`` epochs, a checkpoint of the run in progress
+(``<out>.ckpt``: model, optimizer, best-validation state, history, epoch, RNG states; plain types and tensors, read
+with ``torch.load(weights_only=True)``). ``resume=True`` continues such a job: finished runs are kept as they are,
+the interrupted run continues from its checkpoint, and the results equal an uninterrupted job's.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import json
 import math
 import os
+import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-from msg.datasets import NonEdgeSampler, link_split, load_dataset, random_node_split
+from msg.datasets import NonEdgeSampler, get_spec, link_split, load_dataset, random_node_split
+from msg.datasets.ogb import OGBTask, ogb_task
 from msg.tasks.config import TrainConfig
 
 ModelBuilder = Callable[[TrainConfig, int, int | None], nn.Module]
@@ -106,19 +125,137 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON so that a reader never sees a half-written file (temporary file, then rename)."""
+def _replace_atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    """Write ``path`` through ``write(handle)`` on a temporary file in the same folder, flushed to disk, then renamed
+    over ``path``: a reader (or a job killed at any instant) sees the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON so that a reader never sees a half-written file (temporary file, then rename)."""
+
+    def write(handle: Any) -> None:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+
+    _replace_atomic(path, write, "w")
+
+
+def checkpoint_path(out: Path) -> Path:
+    """Where the checkpoint of a job writing results to ``out`` lives: ``<out>.ckpt`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".ckpt")
+
+
+def config_differences(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two config dicts (a key missing on one side counts), sorted."""
+    return sorted(k for k in set(saved) | set(requested) if saved.get(k, "<missing>") != requested.get(k, "<missing>"))
+
+
+def _mismatch(what: str, saved: dict[str, Any], requested: dict[str, Any]) -> ValueError:
+    keys = config_differences(saved, requested)
+    detail = "; ".join(f"{k}: {saved.get(k, '<missing>')!r} there, {requested.get(k, '<missing>')!r} now" for k in keys)
+    return ValueError(f"--resume: {what} was written by a job with another config (differing keys: {', '.join(keys)}; "
+                      f"{detail}). Resume with the same settings, or pass --overwrite to start over.")
+
+
+CHECKPOINT_FORMAT = "msg-checkpoint-v1"
+
+
+def _rng_states(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    """torch's, Python's and numpy's global RNG states and the run's own generators, as plain types and tensors."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "generators": {k: g.get_state() for k, g in generators.items()},
+    }
+
+
+def _set_rng_states(states: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    for k, g in generators.items():
+        g.set_state(states["generators"][k])
+
+
+@dataclasses.dataclass
+class RunState:
+    """What a run's checkpoint must hold besides the loop's bookkeeping: its modules (model, decoder), optimizer and
+    own random generators (e.g. the negative sampler's)."""
+
+    modules: dict[str, nn.Module]
+    optimizer: torch.optim.Optimizer
+    generators: dict[str, torch.Generator] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RunCheckpoint:
+    """The checkpoint file of one run of a job (``<out>.ckpt``), saved atomically every ``every`` epochs.
+
+    Args:
+        path: the checkpoint file.
+        every: save after every ``every``-th epoch; ``None`` saves nothing.
+        config: the job's config dict (a checkpoint of another config is refused).
+        run: index of the run (0-based) and ``seed`` its seed: a checkpoint of another run is ignored.
+        resume: read an existing checkpoint of this run and continue from it (else it is replaced).
+    """
+
+    path: Path
+    every: int | None
+    config: dict[str, Any]
+    run: int
+    seed: int
+    resume: bool = False
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state of this run, or ``None`` (no file, not resuming, or a checkpoint of an earlier run)."""
+        if not self.resume or not self.path.exists():
+            return None
+        try:
+            payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated, foreign or unsafe: never run code from it
+            raise ValueError(f"--resume: checkpoint {self.path} could not be read ({type(err).__name__}: {err}); "
+                             "delete it to redo the interrupted run from its start") from err
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"--resume: {self.path} is not a msg checkpoint ({CHECKPOINT_FORMAT})")
+        if payload["config"] != self.config:
+            raise _mismatch(f"checkpoint {self.path}", payload["config"], self.config)
+        if (payload["run"], payload["seed"]) != (self.run, self.seed):
+            return None
+        return payload
+
+    def due(self, epoch: int) -> bool:
+        return self.every is not None and epoch % self.every == 0
+
+    def save(self, state: RunState, loop: dict[str, Any]) -> None:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config,
+            "run": self.run,
+            "seed": self.seed,
+            **loop,
+            "modules": {k: m.state_dict() for k, m in state.modules.items()},
+            "optimizer": state.optimizer.state_dict(),
+            "rng": _rng_states(state.generators),
+        }
+        _replace_atomic(self.path, lambda handle: torch.save(payload, handle), "wb")
 
 
 def _optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
@@ -176,54 +313,98 @@ def _loop(
     step: Callable[[], float],
     evaluate: Callable[[], tuple[float, float]],
     desc: str,
+    state: RunState | None = None,
+    checkpoint: RunCheckpoint | None = None,
 ) -> dict:
     """Shared epoch loop: train step, periodic eval, best-validation selection, early stopping, timings.
 
-    The model's parameters are left at the best-validation evaluation (a copy of its state is kept)."""
+    The model's parameters are left at the best-validation evaluation (a copy of its state is kept). With a
+    ``checkpoint`` (and the run's ``state``), the loop saves itself every ``checkpoint.every`` epochs and, when
+    resuming, continues from the saved epoch with every state restored, so the run ends as an uninterrupted one."""
     history: dict[str, list] = {"epoch": [], "loss": [], "val": [], "test": []}
     best = {"val": -math.inf, "test": math.nan, "epoch": 0}
     best_state: dict[str, Tensor] = {}
     times: list[float] = []
     stale = 0
-    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, leave=False, disable=None)
+    first = 1
+    saved = None if checkpoint is None or state is None else checkpoint.load()
+    if saved is not None:
+        for name, module in state.modules.items():
+            module.load_state_dict(saved["modules"][name])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        history, best, best_state = saved["history"], saved["best"], saved["best_state"]
+        times, stale, first = saved["times"], saved["stale"], saved["epoch"] + 1
+        _set_rng_states(saved["rng"], state.generators)
+        print(f"msg: {desc}: resuming at epoch {first} from {checkpoint.path}", file=sys.stderr)
+    bar = tqdm(range(first, cfg.epochs + 1), desc=desc, leave=False, disable=None)
     for epoch in bar:
         start = time.perf_counter()
         loss = step()
         times.append(time.perf_counter() - start)
         if not math.isfinite(loss):
             raise FloatingPointError(f"{desc}: the training loss became {loss} at epoch {epoch}")
-        if epoch % cfg.eval_every and epoch != cfg.epochs:
-            continue
-        val, test = evaluate()
-        history["epoch"].append(epoch)
-        history["loss"].append(loss)
-        history["val"].append(val)
-        history["test"].append(test)
-        if val > best["val"]:
-            best, stale = {"val": val, "test": test, "epoch": epoch}, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        bar.set_postfix(loss=f"{loss:.4f}", val=f"{val:.4f}", best_test=f"{best['test']:.4f}")
-        if cfg.patience is not None and stale >= cfg.patience:
-            break
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            val, test = evaluate()
+            history["epoch"].append(epoch)
+            history["loss"].append(loss)
+            history["val"].append(val)
+            history["test"].append(test)
+            if val > best["val"]:
+                best, stale = {"val": val, "test": test, "epoch": epoch}, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            bar.set_postfix(loss=f"{loss:.4f}", val=f"{val:.4f}", best_test=f"{best['test']:.4f}")
+            if cfg.patience is not None and stale >= cfg.patience:
+                break
+        if checkpoint is not None and state is not None and checkpoint.due(epoch) and epoch < cfg.epochs:
+            loop = {"epoch": epoch, "history": history, "best": best, "best_state": best_state, "times": times}
+            checkpoint.save(state, {**loop, "stale": stale})
     model.load_state_dict(best_state)
     warm = times[1:] if len(times) > 1 else times
     best_epoch = best.pop("epoch")
     return {**best, "best_epoch": best_epoch, "epoch_time_s": statistics.median(warm), "history": history}
 
 
-def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
-    """One run: fresh split (per seed), model and optimizer; returns best-validation metrics and the history."""
+def node_outputs(data: Data, ogb: OGBTask | None = None) -> int:
+    """The model outputs node classification needs: one logit per class, or per binary task (multi-label OGB)."""
+    if ogb is not None:
+        return int(ogb.out_channels)
+    if data.y.dim() == 2 and data.y.size(1) > 1:
+        raise ValueError(
+            "multi-label node targets are trained and scored for OGB datasets (ogbn-proteins: BCE and ogb's ROC-AUC); "
+            f"this dataset's y has shape {tuple(data.y.shape)}"
+        )
+    return int(data.y.max()) + 1
+
+
+Objective = Callable[[Tensor, Tensor], Tensor]
+Score = Callable[[Tensor, Tensor], float]
+
+
+def _node_objective(ogb: OGBTask | None) -> tuple[Objective, Score]:
+    """The training loss and the score of node outputs: cross-entropy and accuracy, or ogb's evaluator (and
+    BCE-with-logits for a multi-label target)."""
+    if ogb is None:
+        return F.cross_entropy, _accuracy
+    loss = (lambda out, y: F.binary_cross_entropy_with_logits(out, y.float())) if ogb.multi_label else F.cross_entropy
+    return loss, partial(ogb.score_nodes, ogb.evaluator())
+
+
+def train_node_classification(
+    cfg: TrainConfig, data: Data, seed: int, ogb: OGBTask | None = None, checkpoint: RunCheckpoint | None = None
+) -> dict:
+    """One run: fresh split (per seed; OGB: the official one), model and optimizer; returns best-validation metrics
+    and the history. ``ogb`` scores with ogb's evaluator; ``checkpoint`` saves / resumes the run."""
     torch.manual_seed(seed)
     split = _node_split(cfg, data, seed)
-    num_classes = int(data.y.max()) + 1
-    model = build_model(cfg, data.num_features, num_classes)
+    model = build_model(cfg, data.num_features, node_outputs(data, ogb))
     optimizer = _optimizer(cfg, model.parameters())
     x, edge_index, y = split.x, split.edge_index, split.y
+    objective, score = _node_objective(ogb)
 
     def loss() -> Tensor:
-        value = F.cross_entropy(model(x, edge_index)[split.train_mask], y[split.train_mask])
+        value = objective(model(x, edge_index)[split.train_mask], y[split.train_mask])
         return value + _auxiliary_loss(model, x, edge_index)
 
     step = _train_step(model, optimizer, loss)
@@ -233,20 +414,48 @@ def train_node_classification(cfg: TrainConfig, data: Data, seed: int) -> dict:
         model.eval()
         logits = model(x, edge_index)
         val_mask, test_mask = split.val_mask, split.test_mask
-        return _accuracy(logits[val_mask], y[val_mask]), _accuracy(logits[test_mask], y[test_mask])
+        return score(logits[val_mask], y[val_mask]), score(logits[test_mask], y[test_mask])
 
-    result = _loop(cfg, model, step, evaluate, f"run seed={seed}")
+    state = RunState({"model": model}, optimizer)
+    result = _loop(cfg, model, step, evaluate, f"run seed={seed}", state, checkpoint)
     return {"seed": seed, **result, "num_params": count_parameters(model), "model": model}
 
 
-def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
-    """One run of link prediction with a leak-free split drawn for this seed (or the first seed if fixed)."""
+def _ogb_link_parts(data: Data) -> tuple[Data, Data, Data]:
+    """OGB's official edge split in :func:`msg.datasets.link_split`'s shape; every part passes messages over the
+    training edges (``data.edge_index``)."""
+
+    def part(pos: Tensor, neg: Tensor | None) -> Data:
+        graph = Data(x=data.x, edge_index=data.edge_index, pos_edge_label_index=pos, num_nodes=data.num_nodes)
+        if neg is not None:
+            graph.neg_edge_label_index = neg
+        return graph
+
+    train = part(data.train_pos_edge_index, None)
+    return train, part(data.val_pos_edge_index, data.val_neg_edge_index), part(
+        data.test_pos_edge_index, data.test_neg_edge_index
+    )
+
+
+def train_link_prediction(
+    cfg: TrainConfig, data: Data, seed: int, ogb: OGBTask | None = None, checkpoint: RunCheckpoint | None = None
+) -> dict:
+    """One run of link prediction with a leak-free split drawn for this seed (or the first seed if fixed); with
+    ``ogb``, on the official edge split, scored by ogb's evaluator (Hits@K)."""
     torch.manual_seed(seed)
-    train, val, test = link_split(data, cfg.lp_val, cfg.lp_test, seed=cfg.seed if cfg.fixed_split else seed)
+    if ogb is None:
+        train, val, test = link_split(data, cfg.lp_val, cfg.lp_test, seed=cfg.seed if cfg.fixed_split else seed)
+        score: Score = _auc
+    else:
+        train, val, test = _ogb_link_parts(data)
+        score = partial(ogb.score_links, ogb.evaluator())
     model = build_model(cfg, data.num_features, None)
     decoder = link_decoder(cfg, model)
     optimizer = _optimizer(cfg, [*model.parameters(), *decoder.parameters()])
-    exclude = torch.cat([data.edge_index, val.neg_edge_label_index, test.neg_edge_label_index], dim=1)
+    if ogb is None:
+        exclude = torch.cat([data.edge_index, val.neg_edge_label_index, test.neg_edge_label_index], dim=1)
+    else:
+        exclude = data.edge_index
     sampler = NonEdgeSampler(data.num_nodes, exclude)
     generator = torch.Generator().manual_seed(seed)
     positives = train.pos_edge_label_index
@@ -266,14 +475,16 @@ def train_link_prediction(cfg: TrainConfig, data: Data, seed: int) -> dict:
     @torch.no_grad()
     def evaluate() -> tuple[float, float]:
         model.eval()
-        scores = []
+        scores, z, graph = [], None, None
         for part in (val, test):
-            z = model.encode(part.x, part.edge_index)
+            if part.edge_index is not graph:  # OGB: one graph for both, encoded once
+                z, graph = model.encode(part.x, part.edge_index), part.edge_index
             pos = decoder.logits(z, part.pos_edge_label_index)
-            scores.append(_auc(pos, decoder.logits(z, part.neg_edge_label_index)))
+            scores.append(score(pos, decoder.logits(z, part.neg_edge_label_index)))
         return scores[0], scores[1]
 
-    result = _loop(cfg, model, step, evaluate, f"run seed={seed}")
+    state = RunState({"model": model, "decoder": decoder}, optimizer, {"negatives": generator})
+    result = _loop(cfg, model, step, evaluate, f"run seed={seed}", state, checkpoint)
     return {"seed": seed, **result, "num_params": count_parameters(model), "model": model}
 
 
@@ -330,45 +541,168 @@ def inference_energy(model: nn.Module, data: Data) -> dict[str, float]:
     return {**summary, "energy_mJ": millijoules, "energy_mJ_per_node": millijoules / data.num_nodes}
 
 
-def run(cfg: TrainConfig, progress: bool = True, save_model_to: Path | None = None) -> dict[str, Any]:
-    """Train ``cfg.runs`` runs and return the results document (see README for its fields).
+def load_task_data(cfg: TrainConfig) -> tuple[Data, OGBTask | None]:
+    """The graph a job trains on and, for an OGB leaderboard task, its :class:`~msg.datasets.ogb.OGBTask`.
 
-    With ``save_model_to``, the first run's model (at its best validation epoch) is saved there."""
-    cfg = with_model_defaults(cfg.validate())
-    data = load_dataset(cfg.dataset, root=cfg.root)
+    ``ogbn-*`` with ``nc`` and ``ogbl-*`` with ``lp`` are OGB tasks (official split, ogb's evaluator); an ``ogbn-*``
+    graph used for link prediction gets msg's own link split and ROC-AUC; ``ogbl-*`` has no node labels, so ``nc`` on
+    it is refused; OGB files are never downloaded here. OGB graphs are prepared as OGB's reference models use them:
+    ogbn-arxiv's directed citations are made undirected; an ogbl graph's repeated edges (a collaboration in several
+    years) are merged into one."""
+    from torch_geometric.utils import coalesce, to_undirected
+
+    get_spec(cfg.dataset)  # an unknown name: the registry's error, listing the known ones
+    ogb = ogb_task(cfg.dataset)
+    # OGB data is never downloaded by a training job (ogb's downloader asks on stdin for large files)
+    data = load_dataset(cfg.dataset, root=cfg.root, download=ogb is None)
+    if ogb is not None and ogb.task != cfg.task:
+        if ogb.task == "lp":
+            raise ValueError(
+                f"dataset {cfg.dataset!r} is an OGB link-prediction dataset (no node labels): use --task lp"
+            )
+        ogb = None
+    if ogb is not None:
+        if cfg.split == "random":
+            raise ValueError(
+                f"--split random: dataset {cfg.dataset!r} is scored on its official OGB split (OGB's rules); "
+                "use --split auto"
+            )
+        data = copy.copy(data)
+        if ogb.directed:
+            data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
+        elif ogb.task == "lp":
+            for key in ("edge_weight", "edge_year", "edge_attr"):  # per-edge values of the merged edges
+                if key in data:
+                    del data[key]
+            data.edge_index = coalesce(data.edge_index, num_nodes=data.num_nodes)
     if data.num_nodes == 0 or data.edge_index.numel() == 0:
         raise ValueError(f"dataset {cfg.dataset!r} has no nodes or no edges")
     if not torch.isfinite(data.x).all():
         raise ValueError(f"dataset {cfg.dataset!r}: node features contain NaN or Inf")
-    train_one = train_node_classification if cfg.task == "nc" else train_link_prediction
-    runs, energy = [], None
-    for r in tqdm(range(cfg.runs), desc=f"{cfg.model} {cfg.task} {cfg.dataset}", disable=not progress or None):
-        result = train_one(cfg, data, cfg.seed + r)
-        model = result.pop("model")
-        if energy is None:
-            energy = inference_energy(model, data)
-            if save_model_to is not None:
-                out_channels = int(data.y.max()) + 1 if cfg.task == "nc" else None
-                save_model(save_model_to, model, cfg, data.num_features, out_channels)
-        runs.append(result)
+    return data, ogb
+
+
+def _ogb_protocol(ogb: OGBTask) -> dict[str, Any]:
+    from msg.datasets.ogb import ogb_meta, ogb_version
+
+    meta = ogb_meta(ogb.name)
+    if ogb.task == "nc":
+        graph = "all edges" + (", made undirected" if ogb.directed else "")
+        split = f"official node split '{meta['split']}' (get_idx_split)"
+    else:
+        graph = "training edges only, repeated edges merged; validation edges are not used as input at test time"
+        split = f"official edge split '{meta['split']}' (get_edge_split)"
+    return {"evaluator": ogb.name, "metric": ogb.metric, "split": split, "graph": graph, "ogb": ogb_version()}
+
+
+def _document(
+    cfg: TrainConfig, ogb: OGBTask | None, runs: list[dict], energy: Any, peak_mb: float
+) -> dict[str, Any]:
     tests = [r["test"] for r in runs]
     vals = [r["val"] for r in runs]
-    return {
+    if ogb is not None:
+        metric = ogb.metric
+    else:
+        metric = "accuracy" if cfg.task == "nc" else "roc_auc"
+    doc = {
         "task": cfg.task,
         "dataset": cfg.dataset,
         "model": cfg.model,
         "manifold": cfg.manifold,
         "credit": cfg.credit,
-        "metric": "accuracy" if cfg.task == "nc" else "roc_auc",
+        "metric": metric,
         "test_mean": statistics.fmean(tests),
         "test_std": statistics.pstdev(tests),
         "val_mean": statistics.fmean(vals),
         "val_std": statistics.pstdev(vals),
         "runs": runs,
+        "complete": len(runs) == cfg.runs,
         "epoch_time_s": statistics.median(r["epoch_time_s"] for r in runs),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_mb,
         "num_params": runs[0]["num_params"],
         "energy": energy,
         "config": cfg.to_dict(),
         "torch": torch.__version__,
     }
+    if ogb is not None:
+        doc["ogb"] = _ogb_protocol(ogb)
+    return doc
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results document written by :func:`run` (finished or not); ``ValueError`` when it is not one."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"results file {path} could not be read as JSON ({type(err).__name__}: {err})") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or not isinstance(doc.get("runs"), list):
+        raise ValueError(f"results file {path} is not a msg results document (no 'config' and 'runs')")
+    return doc
+
+
+def run(
+    cfg: TrainConfig,
+    progress: bool = True,
+    save_model_to: Path | None = None,
+    *,
+    out: Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    checkpoint_every: int | None = None,
+) -> dict[str, Any]:
+    """Train ``cfg.runs`` runs and return the results document (see README for its fields).
+
+    With ``save_model_to``, the first run's model (at its best validation epoch) is saved there.
+
+    With ``out``, the document is written there atomically after every finished run (``"complete": false`` until the
+    last) and, with ``checkpoint_every=N``, the run in progress is checkpointed to ``<out>.ckpt`` every N epochs (the
+    checkpoint is removed when the job completes). An existing ``out`` (or checkpoint) is replaced only with
+    ``overwrite``; ``resume`` continues the job recorded there instead (same config required, else ``ValueError``
+    naming the differing keys; no file: a fresh start)."""
+    cfg = with_model_defaults(cfg.validate())
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every!r}")
+    if out is None and (resume or checkpoint_every is not None):
+        raise ValueError("resume and checkpoint_every need a results file (out=..., --out)")
+    if resume and overwrite:
+        raise ValueError("--resume continues the job in --out and --overwrite replaces it: pass only one")
+    config = cfg.to_dict()
+    runs: list[dict] = []
+    energy, peak = None, 0.0
+    ckpt = None if out is None else checkpoint_path(Path(out))
+    if out is not None:
+        out = Path(out)
+        if resume and out.exists():
+            previous = read_results(out)
+            if previous["config"] != config:
+                raise _mismatch(f"results file {out}", previous["config"], config)
+            runs, energy, peak = list(previous["runs"]), previous.get("energy"), float(previous.get("peak_rss_mb", 0))
+            print(f"msg: resuming {out}: {len(runs)} of {cfg.runs} runs done", file=sys.stderr)
+        elif not resume:
+            for path in (out, ckpt):
+                if path.exists() and not overwrite:
+                    raise ValueError(f"{path} exists; pass --overwrite to replace it or --resume to continue it "
+                                     "(nothing was run)")
+            ckpt.unlink(missing_ok=True)  # a stale checkpoint of an earlier job must never be resumed
+    data, ogb = load_task_data(cfg)
+    train_one = train_node_classification if cfg.task == "nc" else train_link_prediction
+    bar = tqdm(range(len(runs), cfg.runs), desc=f"{cfg.model} {cfg.task} {cfg.dataset}", disable=not progress or None)
+    for r in bar:
+        seed = cfg.seed + r
+        checkpoint = None if ckpt is None else RunCheckpoint(ckpt, checkpoint_every, config, r, seed, resume)
+        result = train_one(cfg, data, seed, ogb=ogb, checkpoint=checkpoint)
+        model = result.pop("model")
+        if energy is None:
+            energy = inference_energy(model, data)
+            if save_model_to is not None:
+                out_channels = node_outputs(data, ogb) if cfg.task == "nc" else None
+                save_model(save_model_to, model, cfg, data.num_features, out_channels)
+        runs.append(result)
+        if out is not None:
+            write_json_atomic(out, _document(cfg, ogb, runs, energy, max(peak, peak_rss_mb())))
+    doc = _document(cfg, ogb, runs, energy, max(peak, peak_rss_mb()))
+    if out is not None:
+        write_json_atomic(out, doc)
+        ckpt.unlink(missing_ok=True)
+    return doc
