@@ -16,11 +16,13 @@ convention (row = target, column = source).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import add_remaining_self_loops, scatter
 
 
 def _is_torch_sparse_tensor(adj: Any) -> bool:
@@ -47,6 +49,21 @@ def to_edge_index(adj: Any, num_nodes: int | None = None) -> tuple[Tensor, Tenso
     return adj, None, n
 
 
+def gcn_degree(adj: Any, num_nodes: int | None = None, add_self_loops: bool = True,
+               dtype: torch.dtype = torch.float32) -> Tensor:
+    """The degrees :math:`\\tilde{D}` that GCN normalisation divides by: the weighted in-degree of every node, self
+    loops included (added where missing, as :class:`Adjacency` does), shape [|V|].
+
+    A sampled subgraph carries these full-graph degrees of its nodes (``Adjacency(..., degree=...)``): its own
+    degrees are too small at its boundary, which would normalise the boundary nodes' messages wrongly."""
+    edge_index, weight, n = to_edge_index(adj, num_nodes)
+    if weight is None:
+        weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
+    if add_self_loops:
+        edge_index, weight = add_remaining_self_loops(edge_index, weight.to(dtype), 1.0, n)
+    return scatter(weight.to(dtype), edge_index[1], dim=0, dim_size=n, reduce="sum")
+
+
 class Adjacency:
     """A normalised adjacency matrix in CSR form, with its transpose for backward passes.
 
@@ -62,6 +79,9 @@ class Adjacency:
         normalize: ``"gcn"`` (default) or ``"none"``.
         add_self_loops: add I before normalising (default ``True``; only with ``"gcn"``).
         dtype: the matrix dtype (default float32).
+        degree: :math:`\\tilde{D}` as a [|V|] tensor (:func:`gcn_degree` of the graph this one is a subgraph of,
+            indexed by its nodes) instead of this graph's own degrees; only with ``"gcn"``. With the full graph's
+            degrees, the rows of a sampled subgraph whose in-edges were all sampled equal the full graph's rows.
 
     Shapes:
         :func:`propagate` takes x of shape [|V|, F] or [T, |V|, F] and returns the same shape.
@@ -74,13 +94,20 @@ class Adjacency:
         normalize: str = "gcn",
         add_self_loops: bool = True,
         dtype: torch.dtype = torch.float32,
+        degree: Tensor | None = None,
     ) -> None:
         if normalize not in ("gcn", "none"):
             raise ValueError(f"Adjacency: normalize must be 'gcn' or 'none', got {normalize!r}")
         edge_index, weight, n = to_edge_index(adj, num_nodes)
         if n == 0:
             raise ValueError("Adjacency: the graph has no nodes")
-        if normalize == "gcn":
+        if degree is not None:
+            if normalize != "gcn":
+                raise ValueError(f"Adjacency: degree is only used with normalize='gcn', got normalize={normalize!r}")
+            if degree.dim() != 1 or degree.numel() != n:
+                raise ValueError(f"Adjacency: degree must have shape [{n}], got {tuple(degree.shape)}")
+            edge_index, weight = self._normalize_with(edge_index, weight, n, degree, add_self_loops, dtype)
+        elif normalize == "gcn":
             edge_index, weight = gcn_norm(edge_index, weight, n, add_self_loops=add_self_loops, dtype=dtype)
         elif weight is None:
             weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
@@ -89,6 +116,20 @@ class Adjacency:
         self.normalize = normalize
         self.matrix = self._csr(dst, src, weight.to(dtype), n)
         self.matrix_t = self._csr(src, dst, weight.to(dtype), n)
+
+    @staticmethod
+    def _normalize_with(
+        edge_index: Tensor, weight: Tensor | None, n: int, degree: Tensor, add_self_loops: bool, dtype: torch.dtype
+    ) -> tuple[Tensor, Tensor]:
+        """GCN normalisation with given degrees, in the same operations (and so the same rounding) as ``gcn_norm``."""
+        if weight is None:
+            weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
+        if add_self_loops:
+            edge_index, weight = add_remaining_self_loops(edge_index, weight.to(dtype), 1.0, n)
+        inv_sqrt = degree.to(dtype).pow(-0.5)
+        inv_sqrt.masked_fill_(inv_sqrt == float("inf"), 0.0)
+        src, dst = edge_index
+        return edge_index, inv_sqrt[src] * weight * inv_sqrt[dst]
 
     @staticmethod
     def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
@@ -185,3 +226,35 @@ def propagate(adj: Adjacency, x: Tensor, block_width: int = BLOCK_WIDTH) -> Tens
         out = _SpMM.apply(matrix, matrix_t, wide)
         outputs.append(out.unsqueeze(0) if k == 1 else out.view(n, k, f).permute(1, 0, 2))
     return torch.cat(outputs, dim=0)
+
+
+@dataclass
+class Subgraph:
+    """A sampled subgraph as mini-batch training and layer-wise inference see it.
+
+    Args:
+        edge_index: [2, |E_sub|] in local node ids (PyG's flow, source -> target).
+        node_ids: [|V_sub|] global id of every local node; the first ``num_seeds`` are the seed nodes, whose
+            outputs are wanted.
+        num_seeds: how many leading nodes are seeds.
+        degree: the full graph's :func:`gcn_degree` of these nodes (needed by :meth:`adjacency`).
+
+    Spiking state is per node: a model runs its neurons from rest on every subgraph."""
+
+    edge_index: Tensor
+    node_ids: Tensor
+    num_seeds: int
+    degree: Tensor | None = None
+    _adjacency: Adjacency | None = field(default=None, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.node_ids.numel())
+
+    def adjacency(self) -> Adjacency:
+        """GCN-normalised adjacency of the subgraph with the full graph's degrees (built once)."""
+        if self._adjacency is None:
+            if self.degree is None:
+                raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
+            self._adjacency = Adjacency(self.edge_index, self.num_nodes, degree=self.degree)
+        return self._adjacency

@@ -78,3 +78,36 @@ def test_sparse_features_matmul_and_gradient() -> None:
     x[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         SparseFeatures(x)
+
+
+def test_given_full_degrees_reproduce_gcn_norm_exactly() -> None:
+    from msg.ops.aggregate import gcn_degree
+
+    edges = torch.cat([EDGES, torch.tensor([[2, 3, 3], [2, 1, 1]])], dim=1)  # a self loop and a duplicate edge
+    degree = gcn_degree(edges, 5)  # node 4 is isolated: its own self loop only
+    assert degree.tolist() == [3.0, 5.0, 2.0, 2.0, 1.0]  # the existing self loop of 2 is not doubled
+    own, given = Adjacency(edges, 5), Adjacency(edges, 5, degree=degree)
+    assert torch.equal(own.matrix.to_dense(), given.matrix.to_dense())
+    assert torch.equal(own.matrix_t.to_dense(), given.matrix_t.to_dense())
+
+
+def test_subgraph_with_full_degrees_keeps_the_rows_of_complete_nodes() -> None:
+    """Node 0's in-edges (from 1 and 3) are all in the subgraph {0, 1, 3}; 1 and 3 lose neighbours there. With the
+    full graph's degrees, row 0 equals the full graph's row 0; with the subgraph's own degrees it does not."""
+    from msg.ops.aggregate import Subgraph, gcn_degree
+
+    full = Adjacency(EDGES, 4).matrix.to_dense()
+    nodes = torch.tensor([0, 1, 3])
+    local = torch.tensor([[1, 2], [0, 0]])  # 1 -> 0 and 3 -> 0 in local ids
+    sub = Subgraph(local, nodes, 1, gcn_degree(EDGES, 4)[nodes])
+    assert torch.equal(sub.adjacency().matrix.to_dense()[0], full[0, nodes])
+    assert not torch.allclose(Adjacency(local, 3).matrix.to_dense()[0], full[0, nodes])
+    with pytest.raises(ValueError, match="needs the full graph's degrees"):
+        Subgraph(local, nodes, 1).adjacency()
+
+
+def test_bad_degrees() -> None:
+    with pytest.raises(ValueError, match=r"degree must have shape \[4\], got \(3,\)"):
+        Adjacency(EDGES, 4, degree=torch.ones(3))
+    with pytest.raises(ValueError, match="degree is only used with normalize='gcn'"):
+        Adjacency(EDGES, 4, normalize="none", degree=torch.ones(4))
