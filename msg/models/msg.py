@@ -3,6 +3,7 @@ NeurIPS 2024), trained by differentiation via manifold (DvM) or, for comparison,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 from msg.credit import DvM
 from msg.manifolds import get_manifold
 from msg.nn.manifold_conv import ManifoldSpikingConv, SpikingEncoder
-from msg.ops.aggregate import BLOCK_WIDTH, Adjacency
+from msg.ops.aggregate import BLOCK_WIDTH, Adjacency, Subgraph
 
 
 class MSG(nn.Module):
@@ -140,6 +141,63 @@ class MSG(nn.Module):
     def embed(self, z: Tensor) -> Tensor:
         """The readout features Log_o(z) as intrinsic vectors [N, D] in x's float dtype."""
         return self.manifold.untangent0(self.manifold.logmap0(z)).to(self.encoder.lin.weight.dtype)
+
+    @property
+    def num_hops(self) -> int:
+        """Graph hops a node's output depends on: the encoder's aggregation and one per manifold layer."""
+        return 1 + len(self.convs)
+
+    @torch.no_grad()
+    def inference(
+        self,
+        x: Tensor,
+        subgraphs: Callable[[int], Iterable[Subgraph]],
+        sync: Callable[[Tensor], None] | None = None,
+    ) -> Tensor:
+        """Layer-wise full inference in eval mode: each layer for all nodes, one batch of nodes at a time, so memory
+        holds one layer's spikes and states for every node ([T, |V|, D] as bytes) but never an L-hop subgraph.
+
+        ``subgraphs(layer)`` (layer ``0`` = encoder, ``1..num_hops-1`` = the manifold layers) yields the 1-hop
+        :class:`~msg.ops.aggregate.Subgraph` of each node batch (full-graph degrees); their seeds cover every node
+        at the inner layers and, at the last layer, the nodes whose logits are returned, in that order. With
+        several processes each may cover its own share of the nodes: ``sync`` then receives every full-size
+        layer output (zeros where another process computed) and must sum it across processes in place.
+        The result equals the rows of ``self(x, edge_index)`` in eval mode (up to the summation order)."""
+        if self.readout is None:
+            raise ValueError("MSG: built without out_channels; layer-wise inference gives logits")
+        if self.training:
+            raise ValueError("MSG: layer-wise inference is an eval-mode computation; call model.eval() first")
+        n, T, last = x.size(0), self.T, self.num_hops - 1
+        width = self.encoder.state(x.new_zeros(1, self.hidden_channels)).size(1)  # D' of the manifold
+        spikes = z = torch.empty(0)
+        logits: list[Tensor] = []
+        for layer in range(self.num_hops):
+            module = self.encoder if layer == 0 else self.convs[layer - 1]
+            if layer < last:
+                new_spikes = torch.zeros(T, n, self.hidden_channels, dtype=torch.uint8, device=x.device)
+                new_z = torch.zeros(n, width, dtype=self.encoder.manifold_dtype, device=x.device)
+            for sub in subgraphs(layer):
+                graph, ids, seeds = sub.adjacency(), sub.node_ids, sub.node_ids[: sub.num_seeds]
+                if layer == 0:
+                    current = module.current(x[ids], graph)[: sub.num_seeds]
+                    state = module.state(current)
+                    currents = current.unsqueeze(0).expand(T, *current.shape) if layer < last else None
+                else:
+                    s = spikes[:, ids].to(x.dtype)
+                    mean = module.message_and_aggregate(graph, module.lin(s.mean(0)))[: sub.num_seeds]
+                    state = module._move(z[seeds], module.step_size * mean)
+                    currents = module.currents(s, graph, None)[:, : sub.num_seeds] if layer < last else None
+                if layer == last:
+                    logits.append(self.readout(self.embed(state)))
+                    continue
+                new_spikes[:, seeds] = module._spike(currents).to(torch.uint8)
+                new_z[seeds] = state
+            if layer < last:
+                if sync is not None:
+                    sync(new_spikes)
+                    sync(new_z)
+                spikes, z = new_spikes, new_z
+        return torch.cat(logits) if logits else x.new_zeros(0, self.out_channels)
 
     def forward(self, x: Tensor, edge_index: Any) -> Tensor:
         if self.readout is None:
