@@ -2,7 +2,7 @@
 
 For each manifold (Lorentz with K = -1, i.e. geoopt's ``Lorentz(k=1)``; the unit sphere, geoopt's ``SphereExact``)
 and dtype, draw N points x, y and tangent vectors u at x once, then time ``op(...).sum().backward()`` for both
-libraries, alternating one run of each ``--repeat`` times after ``--warmup``, and report the ratio msg / geoopt of
+libraries (``dist_near``: pairs 0.01 R apart, where msg switches to the chord formula), alternating one run of each ``--repeat`` times after ``--warmup``, and report the ratio msg / geoopt of
 the fastest runs (below 1: msg is faster; the minimum is the estimate least disturbed by other load on a shared
 machine; medians are recorded too). Besides the times the JSON records how far the two libraries' outputs are
 apart and, for float32, each one's error against msg's formulas evaluated in float64 on the same inputs (which
@@ -61,17 +61,20 @@ def _cases(n: int, d: int, dtype: torch.dtype, device: torch.device, seed: int):
         x = ours.random(n, d + 1, std=0.5, dtype=dtype, generator=gen).to(device)
         y = ours.random(n, d + 1, std=0.5, dtype=dtype, generator=gen).to(device)
         u = ours.proju(x, 0.5 * torch.randn(n, d + 1, dtype=dtype, generator=gen).to(device))
-        yield name, ours, theirs, x, y, u
+        step = ours.proju(x, torch.randn(n, d + 1, dtype=dtype, generator=gen).to(device))
+        near = ours.expmap(x, 1e-2 * step / ours.norm(x, step, keepdim=True))  # pairs 0.01 R apart
+        yield name, ours, theirs, x, y, u, near
 
 
 def run(n: int, d: int, dtypes: list[torch.dtype], device: torch.device, warmup: int, repeat: int, seed: int) -> dict:
     rows = []
     for dtype in dtypes:
-        for name, ours, theirs, x, y, u in _cases(n, d, dtype, device, seed):
+        for name, ours, theirs, x, y, u, near in _cases(n, d, dtype, device, seed):
             ops = {
                 "expmap": ((ours.expmap, theirs.expmap), (x, u)),
                 "logmap": ((ours.logmap, theirs.logmap), (x, y)),
                 "dist": ((ours.dist, theirs.dist), (x, y)),
+                "dist_near": ((ours.dist, theirs.dist), (x, near)),
             }
             for op, ((f_ours, f_theirs), inputs) in ops.items():
                 for _ in range(warmup):

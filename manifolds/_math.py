@@ -61,6 +61,8 @@ mindless assessments of roundoff in floating-point computation?" (2006).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = [
@@ -237,11 +239,12 @@ def asinh_sqrt(s: torch.Tensor) -> torch.Tensor:
     return _ArcSqrt.apply(s, True)
 
 
-def _unbroadcast(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``grad`` summed over the dimensions that broadcasting added to ``like``, in ``like``'s dtype."""
-    if grad.shape != like.shape:
-        grad = grad.sum_to_size(like.shape)
-    return grad.to(like.dtype)
+def _unbroadcast(grad: torch.Tensor, like: torch.Tensor | torch.Size) -> torch.Tensor:
+    """``grad`` summed over the dimensions that broadcasting added to ``like`` (a tensor: also in its dtype)."""
+    shape = like if isinstance(like, torch.Size) else like.shape
+    if grad.shape != shape:
+        grad = grad.sum_to_size(shape)
+    return grad if isinstance(like, torch.Size) else grad.to(like.dtype)
 
 
 class _Form(torch.autograd.Function):
@@ -310,25 +313,27 @@ class _HalfChord(torch.autograd.Function):
         h = k / 4 * chord
         if rows is not None:
             h.view(-1)[rows] = (1 - k * direct) / 2
-        # x and y rather than y - x: the inputs are alive anyway, so a caller that drops the difference (dist)
-        # does not keep an extra [..., D+1] tensor until the backward, which recomputes it
-        ctx.save_for_backward(x, y, k, chord, rows, xr, yr, direct)
+        # the difference rather than x and y: one tensor instead of two (a caller's x and y may be temporaries),
+        # and the backward needs no pass to recompute it
+        ctx.save_for_backward(delta, k, chord, rows, xr, yr, direct)
+        ctx.shapes = (x.shape, y.shape)
         return h, delta
 
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor, grad_delta: torch.Tensor):
-        x, y, k, chord, rows, xr, yr, direct = ctx.saved_tensors
+        delta, k, chord, rows, xr, yr, direct = ctx.saved_tensors
+        x_shape, y_shape = ctx.shapes
         if grad_h is None:
             if grad_delta is None:
                 return None, None, None, None
-            return _unbroadcast(-grad_delta, x), _unbroadcast(grad_delta, y), None, None
+            return _unbroadcast(-grad_delta, x_shape), _unbroadcast(grad_delta, y_shape), None, None
         # dh/dy, dh/dx before the sign J of the Minkowski form: K/2 (y - x), -K/2 (y - x) from the chord;
         # -K/2 x, -K/2 y in the direct rows. Each gradient is one fresh [..., D+1] tensor, fixed up in place.
         c = grad_h * (k / 2)
         if rows is not None:
             c_rows = c.reshape(-1)[rows].unsqueeze(-1)
             c.view(-1)[rows] = 0
-        grad_y = torch.sub(y, x).mul_(c)
+        grad_y = torch.mul(delta, c)
         grad_x = -grad_y
         if rows is not None:
             n = grad_y.shape[-1]
@@ -346,7 +351,111 @@ class _HalfChord(torch.autograd.Function):
             if rows is not None:
                 dh_dk.view(-1)[rows] = -direct / 2
             grad_k = (grad_h * dh_dk).sum().to(k.dtype)
-        return _unbroadcast(grad_x, x), _unbroadcast(grad_y, y), grad_k, None
+        return _unbroadcast(grad_x, x_shape), _unbroadcast(grad_y, y_shape), grad_k, None
+
+
+class _DirectHalfChord(torch.autograd.Function):
+    """``h = (1 - K<x, y>)/2`` from the precomputed ``<x, y>`` (``direct``), with the few ``candidate`` rows
+    (where the pair is close compared with its size) taken from the chord ``K<y - x, y - x>/4`` instead, gathered by
+    index in the forward and in the backward so that they cost in proportion to their number."""
+
+    @staticmethod
+    def forward(ctx, x, y, k, minkowski: bool, direct, h, x0y0, candidate):
+        ctx.minkowski = minkowski
+        shape = torch.broadcast_shapes(x.shape, y.shape)
+        h = h.expand(*shape[:-1], 1)
+        rows = chord = delta = None
+        if candidate is not None:
+            rows = candidate.expand(shape[:-1]).reshape(-1).nonzero().squeeze(-1)
+            delta = _rows(y, shape, rows) - _rows(x, shape, rows)
+            chord, sq = _chord(delta, minkowski)
+            if minkowski:  # the chord only where its own error bound, eps |K| |y - x|^2 / 4, is the smaller one
+                better = sq <= 4 * x0y0.expand(*shape[:-1], 1).reshape(-1).index_select(0, rows)
+                rows, chord, delta = rows[better], chord[better], delta[better]
+            h = h.contiguous()
+            h.view(-1).index_copy_(0, rows, k / 4 * chord)
+        ctx.save_for_backward(x, y, k, direct, rows, chord, delta)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        x, y, k, direct, rows, chord, delta = ctx.saved_tensors
+        shape = grad_h.shape[:-1] + (max(x.shape[-1], y.shape[-1]),)
+        # direct rows: dh/dy = -K/2 J x, dh/dx = -K/2 J y; chord rows: dh/dy = K/2 J (y - x) = -dh/dx
+        c = grad_h * (k / 2)
+        grad_y = torch.mul(x, -c).expand(shape).contiguous()
+        grad_x = torch.mul(y, -c).expand(shape).contiguous()
+        if rows is not None:
+            n = shape[-1]
+            step = c.reshape(-1).index_select(0, rows).unsqueeze(-1) * delta
+            grad_y.view(-1, n).index_copy_(0, rows, step)
+            grad_x.view(-1, n).index_copy_(0, rows, step.neg_())
+        if ctx.minkowski:
+            grad_y[..., 0].neg_()
+            grad_x[..., 0].neg_()
+        grad_k = None
+        if ctx.needs_input_grad[2]:
+            dh_dk = -direct / 2
+            if rows is not None:
+                dh_dk = dh_dk.expand_as(grad_h).contiguous()
+                dh_dk.view(-1).index_copy_(0, rows, chord / 4)
+            grad_k = (grad_h * dh_dk).sum().to(k.dtype)
+        return _unbroadcast(grad_x, x), _unbroadcast(grad_y, y), grad_k, None, None, None, None, None
+
+
+def _rows(t: torch.Tensor, shape: torch.Size, rows: torch.Tensor) -> torch.Tensor:
+    """Rows ``rows`` of ``t`` broadcast to ``shape`` and flattened to ``[-1, shape[-1]]``."""
+    flat = t.reshape(-1, shape[-1]) if t.shape == shape else t.expand(shape).reshape(-1, shape[-1])
+    return flat.index_select(0, rows)
+
+
+def _chord(delta: torch.Tensor, minkowski: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(<delta, delta>, |delta|^2)`` over the last dimension (the form, and the Euclidean square for the bound)."""
+    sq = torch.linalg.vecdot(delta, delta)
+    return (sq - 2 * delta[..., 0].square() if minkowski else sq), sq
+
+
+GATHER_FRACTION = 0.1
+""":func:`dist_half_chord` gathers the close pairs by index while they are at most this fraction of the batch."""
+SAMPLE_ROWS = 256
+""":func:`dist_half_chord` first estimates that fraction from this many evenly spaced rows of a larger batch."""
+
+
+def _close_pairs(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, minkowski: bool):
+    """``(<x, y>, h from it, x_0 y_0, mask of the pairs too close for it)``, all ``[..., 1]`` and without grad."""
+    with torch.no_grad():
+        direct = torch.linalg.vecdot(x, y).unsqueeze(-1)
+        x0y0 = None
+        if minkowski:
+            x0y0 = x[..., :1] * y[..., :1]
+            direct = direct - 2 * x0y0
+        h = (1 - k * direct) / 2
+        close = (h.abs() < (k.abs() / 16) * x0y0) if minkowski else (h < 1 / 32)
+    return direct, h, x0y0, close
+
+
+def dist_half_chord(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, *, minkowski: bool = False) -> torch.Tensor:
+    r"""The squared half chord ``h`` of :func:`half_chord` as ``[..., 1]``, without ``y - x`` (what ``dist`` needs).
+
+    ``h = (1 - K<x, y>)/2`` costs one inner product (no ``[..., D+1]`` temporary) and is accurate unless the pair
+    is close compared with its size: its rounding error is :math:`\sim\epsilon |K| |x||y|` (a few ulps of the
+    dot product). Pairs where that could exceed about ten ulps of the distance (``|h| < |K| x_0 y_0 / 16`` on the
+    hyperboloid, ``h < 1/32`` on the sphere) are close and use the chord. While they are few
+    (:data:`GATHER_FRACTION`, estimated first from :data:`SAMPLE_ROWS` evenly spaced rows) they are gathered by
+    index; otherwise :func:`half_chord` (the chord in every row) is cheaper. Exact VJP in ``x``, ``y`` and ``k``.
+    """
+    shape = torch.broadcast_shapes(x.shape, y.shape)
+    rows = math.prod(shape[:-1])
+    if rows > SAMPLE_ROWS:  # a cheap look at a few rows decides whether the inner product is worth computing
+        sample = torch.linspace(0, rows - 1, SAMPLE_ROWS, device=x.device).long()
+        xs, ys = _rows(x.detach(), shape, sample), _rows(y.detach(), shape, sample)
+        if float(_close_pairs(xs, ys, k.detach(), minkowski)[3].float().mean()) > GATHER_FRACTION:
+            return half_chord(x, y, k, minkowski=minkowski)[0]
+    direct, h, x0y0, close = _close_pairs(x, y, k, minkowski)
+    count = int(close.sum())
+    if count > GATHER_FRACTION * close.numel():
+        return half_chord(x, y, k, minkowski=minkowski)[0]
+    return _DirectHalfChord.apply(x, y, k, minkowski, direct, h, x0y0, close.squeeze(-1) if count else None)
 
 
 def half_chord(

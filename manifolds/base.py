@@ -276,6 +276,7 @@ class CurvedManifold(Manifold):
     """
 
     ambient_offset = 1
+    _minkowski = False  # the ambient form of the model: Euclidean (sphere) or Minkowski (hyperboloid)
 
     def __init__(self, curvature: float | Tensor, learnable: bool, sign: int) -> None:
         super().__init__()
@@ -361,7 +362,7 @@ class CurvedManifold(Manifold):
 
     def dist(self, x: Tensor, y: Tensor, *, keepdim: bool = False) -> Tensor:
         self._validate("dist", x=x, y=y)
-        d = self._dist_from_half_chord(self._half_chord(x, y)[0])
+        d = self._dist_from_half_chord(_math.dist_half_chord(x, y, self.curvature, minkowski=self._minkowski))
         return d if keepdim else d.squeeze(-1)
 
     def transp(self, x: Tensor, y: Tensor, v: Tensor) -> Tensor:

@@ -57,6 +57,8 @@ class Lorentz(CurvedManifold):
         (:math:`[\ldots, 1]` with ``keepdim=True``).
     """
 
+    _minkowski = True
+
     name = "Lorentz"
 
     def __init__(self, curvature: float | Tensor = -1.0, learnable: bool = False) -> None:

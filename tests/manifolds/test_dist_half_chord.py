@@ -1,0 +1,110 @@
+"""The half chord behind ``dist``: the same value and exact gradients in all three of its regimes.
+
+``_math.dist_half_chord`` evaluates ``h = (1 - K<x, y>)/2`` for pairs that are far apart and the chord
+``K<y - x, y - x>/4`` for close ones, gathered by index when they are few and in one full pass when they are many.
+Each regime must agree with ``_math.half_chord`` (the chord everywhere) and pass gradcheck, the curvature included.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from msg.manifolds import Lorentz, Sphere, _math
+from torch.autograd import gradcheck
+
+F64 = torch.float64
+
+
+def _pairs(m, n_near: int, n_far: int, dtype=F64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_near`` pairs at distance ~1e-3 R and ``n_far`` pairs far apart (distance ~ R or more), shuffled."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_near + n_far
+    r = m.radius.item()
+    x = m.random(n, 6, std=0.8 * r, dtype=dtype, generator=g)
+    far = m.random(n, 6, std=0.8 * r, dtype=dtype, generator=g)
+    u = m.proju(x, torch.randn(x.shape, dtype=dtype, generator=g))
+    u = u / m.norm(x, u, keepdim=True) * 1e-3 * r
+    near = m.expmap(x, u)
+    pick = torch.zeros(n, dtype=torch.bool)
+    pick[torch.randperm(n, generator=g)[:n_near]] = True
+    return x, torch.where(pick[:, None], near, far)
+
+
+MANIFOLDS = {"lorentz": lambda: Lorentz(-1.3), "sphere": lambda: Sphere(0.7)}
+REGIMES = {"all far": (0, 60), "few near (gathered)": (3, 57), "many near (full pass)": (30, 10), "all near": (8, 0)}
+
+
+@pytest.mark.parametrize("name", MANIFOLDS)
+@pytest.mark.parametrize("regime", REGIMES)
+def test_value_matches_the_chord_everywhere_in_float64(name, regime, monkeypatch):
+    m = MANIFOLDS[name]()
+    n_near, n_far = REGIMES[regime]
+    x, y = _pairs(m, n_near, n_far)
+    minkowski = name == "lorentz"
+    gathered, full = [], []
+    chord, half_chord = _math._chord, _math.half_chord
+    monkeypatch.setattr(_math, "_chord", lambda d, mk: gathered.append(len(d)) or chord(d, mk))
+    monkeypatch.setattr(_math, "half_chord", lambda *a, **kw: full.append(1) or half_chord(*a, **kw))
+    h = _math.dist_half_chord(x, y, m.curvature, minkowski=minkowski)
+    reference = half_chord(x, y, m.curvature, minkowski=minkowski)[0]
+    torch.testing.assert_close(h, reference, rtol=1e-12, atol=0)
+    # the regime really taken: close pairs gathered while few, the chord in every row once they are many
+    if n_near / (n_near + n_far) > 0.5:
+        assert full and not gathered
+    elif n_near:
+        assert not full and len(gathered) == 1 and n_near <= gathered[0] <= 0.1 * (n_near + n_far)
+
+
+@pytest.mark.parametrize("name", MANIFOLDS)
+@pytest.mark.parametrize("regime", REGIMES)
+def test_gradcheck_in_every_regime_with_the_curvature(name, regime):
+    m = MANIFOLDS[name]()
+    x, y = _pairs(m, *REGIMES[regime], seed=1)
+    k = m.curvature.detach().clone()
+    args = (x.requires_grad_(), y.requires_grad_(), k.requires_grad_())
+    minkowski = name == "lorentz"
+    assert gradcheck(lambda a, b, kk: _math.dist_half_chord(a, b, kk, minkowski=minkowski), args, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", MANIFOLDS)
+def test_broadcasting_one_point_against_a_batch(name):
+    m = MANIFOLDS[name]()
+    x, y = _pairs(m, 2, 6, seed=2)
+    minkowski = name == "lorentz"
+    for a, b in ((x[:1], y), (x, y[3])):
+        args = (a.detach().requires_grad_(), b.detach().requires_grad_())
+        h = _math.dist_half_chord(*args, m.curvature, minkowski=minkowski)
+        torch.testing.assert_close(h, _math.half_chord(*args, m.curvature, minkowski=minkowski)[0], rtol=1e-12, atol=0)
+        assert gradcheck(lambda p, q: _math.dist_half_chord(p, q, m.curvature, minkowski=minkowski), args)
+
+
+@pytest.mark.parametrize("name", MANIFOLDS)
+def test_float32_distance_keeps_its_relative_accuracy(name):
+    """Near pairs (the regime where ``1 - K<x, y>`` cancels) and far pairs both within a few ulps of float64."""
+    m = MANIFOLDS[name]()
+    x, y = _pairs(m, 20, 20, seed=3)
+    exact = m.dist(x, y)
+    ours = m.dist(x.float(), y.float()).double()
+    # the inputs themselves are rounded to float32: allow the distance's condition number times a few ulps
+    assert ((ours - exact).abs() / exact).max() < 5e-4
+    near = exact < 1e-2 * m.radius.item()
+    assert near.sum() == 20
+    if name == "sphere":  # the plain arccos formula loses everything at this distance: the test can tell them apart
+        naive = torch.acos((m.curvature.float() * (x.float() * y.float()).sum(-1)).clamp(-1, 1))
+        assert ((naive.double() / m.curvature.sqrt() - exact).abs() / exact)[near].max() > 1e-2
+
+
+@pytest.mark.parametrize("name", MANIFOLDS)
+def test_large_batches_decide_from_a_sample_and_agree(name, monkeypatch):
+    """Above ``SAMPLE_ROWS`` rows the regime is chosen from evenly spaced rows first; both outcomes give the chord."""
+    m = MANIFOLDS[name]()
+    minkowski = name == "lorentz"
+    full = []
+    half_chord = _math.half_chord
+    monkeypatch.setattr(_math, "half_chord", lambda *a, **kw: full.append(1) or half_chord(*a, **kw))
+    for n_near, expect_full in ((500, True), (10, False)):
+        full.clear()
+        x, y = _pairs(m, n_near, 1000 - n_near, seed=4)
+        h = _math.dist_half_chord(x, y, m.curvature, minkowski=minkowski)
+        torch.testing.assert_close(h, half_chord(x, y, m.curvature, minkowski=minkowski)[0], rtol=1e-12, atol=0)
+        assert bool(full) == expect_full
