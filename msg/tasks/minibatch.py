@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "require_neighbor_loader",
     "resolve_num_neighbors",
     "train_node_classification_minibatch",
+    "train_step",
 ]
 
 
@@ -131,6 +133,7 @@ class NodeBatches:
         train_nodes: the nodes to train on.
         rank, world_size: this process and the number of processes (each draws its own share of the seeds).
         seed: seeds the per-epoch shuffle (the same on every rank, so the shares partition the nodes).
+        device: where the model runs (batches are sampled on the CPU and moved there). (default: CPU)
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class NodeBatches:
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,
+        device: torch.device | str | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -152,6 +156,11 @@ class NodeBatches:
         self.data, self.batch_size, self.rank, self.world_size = data, batch_size, rank, world_size
         self.num_nodes = int(data.num_nodes)
         self.train_nodes = train_nodes
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        # the graph as the model reads it (the same objects on the CPU, so per-input caches hold)
+        self.graph = data if self.device.type == "cpu" else Data(
+            x=data.x.to(self.device), edge_index=data.edge_index.to(self.device), y=data.y.to(self.device)
+        )
         self.sampler = DistributedSampler(
             range(train_nodes.numel()), num_replicas=world_size, rank=rank, shuffle=True, seed=seed
         )
@@ -166,7 +175,9 @@ class NodeBatches:
         self.num_neighbors = resolve_num_neighbors(num_neighbors, model_hops(model))
         degree = gcn_degree(data.edge_index, self.num_nodes)
         self.structure = Data(edge_index=data.edge_index, deg=degree, num_nodes=self.num_nodes)
-        node_sampler = NeighborSampler(self.structure, num_neighbors=self.num_neighbors)  # one CSC for both
+        with warnings.catch_warnings():  # "without pyg-lib ... deprecated": torch-sparse samples here, as intended
+            warnings.simplefilter("ignore", UserWarning)
+            node_sampler = NeighborSampler(self.structure, num_neighbors=self.num_neighbors)  # one CSC for both
         self._one_hop = copy.copy(node_sampler)
         self._one_hop.num_neighbors = [-1]
         self.train_data = Data(x=data.x, y=data.y, edge_index=data.edge_index, deg=degree, num_nodes=self.num_nodes)
@@ -195,11 +206,13 @@ class NodeBatches:
             self.structure, [-1], input_nodes=nodes, batch_size=self.batch_size, neighbor_sampler=self._one_hop
         )
         for batch in loader:
+            batch = batch.to(self.device)
             yield Subgraph(batch.edge_index, batch.n_id, int(batch.batch_size), batch.deg)
 
 
 def batch_forward(net: nn.Module, model: nn.Module, batch: Any, data: Data) -> tuple[Tensor, Tensor]:
-    """(logits, labels) of a training batch's seed nodes; ``net`` is ``model`` or its DDP wrapper."""
+    """(logits, labels) of a training batch's seed nodes; ``net`` is ``model`` or its DDP wrapper, ``data`` the
+    graph on the model's device (:attr:`NodeBatches.graph`) and ``batch`` on that device too."""
     kind = _kind(model)
     if kind == "spiking_gcn":
         return net(data.x, data.edge_index, batch), data.y[batch]
@@ -218,9 +231,9 @@ def layerwise_logits(
     """Eval-mode logits of ``nodes`` (this rank computes the ones of ``batches.share(nodes)``, returned in that
     order) by layer-wise full inference; with several ranks, ``sync`` sums a layer's output across them."""
     model.eval()
-    data, mine = batches.data, batches.share(nodes)
+    data, mine = batches.graph, batches.share(nodes)
     if batches.kind == "spiking_gcn":
-        parts = [model(data.x, data.edge_index, chunk) for chunk in mine.split(batches.batch_size)]
+        parts = [model(data.x, data.edge_index, chunk.to(data.x.device)) for chunk in mine.split(batches.batch_size)]
         return torch.cat(parts) if parts else data.x.new_zeros(0, model.out_channels)
     everyone = batches.share(torch.arange(batches.num_nodes))
     last = model.num_hops - 1
@@ -231,12 +244,48 @@ def layerwise_logits(
     return model.inference(data.x, subgraphs, sync)
 
 
+def train_step(
+    net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, graph: Data, world_size: int = 1
+) -> Tensor:
+    """One optimizer step on a batch; returns this rank's ``[loss sum, seeds]`` (float64).
+
+    The loss is the cross-entropy summed over this rank's seeds, times ``world_size / (all ranks' seeds)``: DDP
+    averages the ranks' gradients, which makes the step's gradient that of the mean loss over the union of the
+    ranks' seeds (exactly, even when the ranks' batches differ in size)."""
+    logits, labels = batch_forward(net, model, batch, graph)
+    count = _all_reduce(torch.tensor(float(labels.numel()), dtype=torch.float64, device=logits.device), world_size)
+    loss_sum = F.cross_entropy(logits, labels, reduction="sum")
+    optimizer.zero_grad()
+    (loss_sum * (world_size / float(count))).backward()
+    optimizer.step()
+    return torch.tensor([loss_sum.item(), labels.numel()], dtype=torch.float64)
+
+
 def _all_reduce(tensor: Tensor, world_size: int) -> Tensor:
     if world_size > 1:
         import torch.distributed as dist
 
         dist.all_reduce(tensor)
     return tensor
+
+
+def _no_buffer_sync() -> dict[str, bool]:
+    """DDP's option for not broadcasting buffers before each forward (renamed in recent torch)."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    parameters = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in parameters else {"broadcast_buffers": False}
+
+
+def _device(world_size: int) -> torch.device:
+    """The CUDA device of this rank under an NCCL process group, else the CPU (as the full-batch runner)."""
+    import torch.distributed as dist
+
+    if world_size > 1 and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def _resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -286,17 +335,21 @@ def train_node_classification_minibatch(
     if getattr(cfg, "task", "nc") != "nc":
         raise ValueError(f"mini-batch training covers node classification (task 'nc'), got task={cfg.task!r}")
     train_nodes, val_nodes, test_nodes = split_indices(split, int(data.num_nodes))
+    device = _device(world_size)
     torch.manual_seed(seed)
-    model = build_model(cfg, data.num_features, int(data.y.max()) + 1)
+    model = build_model(cfg, data.num_features, int(data.y.max()) + 1).to(device)
     if getattr(model, "auxiliary_loss", None) is not None:
         raise ValueError(f"mini-batch training does not support a model with an auxiliary loss ({cfg.model!r})")
-    batches = NodeBatches(data, model, cfg.batch_size, cfg.num_neighbors, train_nodes, rank, world_size, seed)
+    batches = NodeBatches(data, model, cfg.batch_size, cfg.num_neighbors, train_nodes, rank, world_size, seed, device)
+    graph = batches.graph
     net: nn.Module = model
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         # neuron state buffers are per batch (reset in every forward): nothing to broadcast
-        net = DistributedDataParallel(model, broadcast_buffers=False)
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, **_no_buffer_sync()
+        )
         torch.manual_seed(seed + 1_000_003 * rank)  # own dropout masks and samples per rank
     optimizer = _optimizer(cfg, model.parameters())
     epoch = [0]
@@ -306,17 +359,9 @@ def train_node_classification_minibatch(
         total = torch.zeros(2, dtype=torch.float64)  # loss sum, seeds
         show = rank == 0 and len(batches) > 1
         for batch in tqdm(batches.train_batches(epoch[0]), desc="batches", leave=False, disable=None if show else True):
-            logits, labels = batch_forward(net, model, batch, data)
-            count = _all_reduce(torch.tensor(float(labels.numel()), dtype=torch.float64), world_size)
-            loss_sum = F.cross_entropy(logits, labels, reduction="sum")
-            optimizer.zero_grad()
-            # DDP averages gradients over ranks: scaling by world_size / (all ranks' seeds) makes that average the
-            # gradient of the mean loss over the union of the ranks' seeds
-            (loss_sum * (world_size / count)).backward()
-            optimizer.step()
-            total += torch.tensor([loss_sum.item(), labels.numel()], dtype=torch.float64)
+            total += train_step(net, model, optimizer, batch.to(device), graph, world_size)
         epoch[0] += 1
-        total = _all_reduce(total, world_size)
+        total = _all_reduce(total.to(device), world_size).cpu()
         return float(total[0] / total[1]) if total[1] > 0 else math.nan
 
     eval_nodes = torch.cat([val_nodes, test_nodes])
@@ -326,14 +371,14 @@ def train_node_classification_minibatch(
     @torch.no_grad()
     def evaluate() -> tuple[float, float]:
         sync = (lambda t: _all_reduce(t, world_size)) if world_size > 1 else None
-        logits = layerwise_logits(model, batches, eval_nodes, sync)
+        logits = layerwise_logits(model, batches, eval_nodes, sync).cpu()
         mine_val = batches.share(is_val)
         correct = logits.argmax(-1) == data.y[batches.share(eval_nodes)]
         counts = torch.tensor(
             [correct[mine_val].sum(), mine_val.sum(), correct[~mine_val].sum(), (~mine_val).sum()],
             dtype=torch.float64,
         )
-        counts = _all_reduce(counts, world_size)
+        counts = _all_reduce(counts.to(device), world_size).cpu()
         val = float(counts[0] / counts[1]) if counts[1] else math.nan
         test = float(counts[2] / counts[3]) if counts[3] else math.nan
         return val, test
