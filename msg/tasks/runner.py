@@ -195,6 +195,17 @@ def _set_rng_states(states: dict[str, Any], generators: dict[str, torch.Generato
         g.set_state(states["generators"][k])
 
 
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(saved)``, keeping plain values plain: torch turns a saved ``step`` into a float32
+    tensor, while geoopt counts steps in Python ints, and bias corrections computed in float32 would drift."""
+    optimizer.load_state_dict(saved)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, values in saved["state"].items():
+        for key, value in values.items():
+            if not isinstance(value, Tensor):
+                optimizer.state[params[index]][key] = value
+
+
 @dataclasses.dataclass
 class RunState:
     """What a run's checkpoint must hold besides the loop's bookkeeping: its modules (model, decoder), optimizer and
@@ -331,7 +342,7 @@ def _loop(
     if saved is not None:
         for name, module in state.modules.items():
             module.load_state_dict(saved["modules"][name])
-        state.optimizer.load_state_dict(saved["optimizer"])
+        _load_optimizer(state.optimizer, saved["optimizer"])
         history, best, best_state = saved["history"], saved["best"], saved["best_state"]
         times, stale, first = saved["times"], saved["stale"], saved["epoch"] + 1
         _set_rng_states(saved["rng"], state.generators)
