@@ -137,3 +137,20 @@ def test_ogb_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: li
     out = tmp_path / "r.json"
     assert main(["train", "--root", str(tmp_path), "--out", str(out), *TINY, *argv]) == 2
     assert match in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("script,name", [("ogbn_arxiv.py", "ogbn-arxiv"), ("ogbl_collab.py", "ogbl-collab")])
+def test_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], script: str, name: str
+) -> None:
+    import runpy
+
+    path = Path(__file__).resolve().parents[2] / "examples" / script
+    argv = [str(path), "--root", str(tmp_path), "--runs", "2", "--epochs", "1", "--T", "2", "--hidden", "8"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_info:  # no data, no download: one clear line
+        runpy.run_path(str(path), run_name="__main__")
+    assert f"dataset {name!r}: missing file(s) RELEASE_v1.txt" in str(exit_info.value.code)
+    FAKES[name](tmp_path)
+    runpy.run_path(str(path), run_name="__main__")
+    assert f"{name} {ogb_task(name).metric}: test" in capsys.readouterr().out
