@@ -57,8 +57,12 @@ def gcn_degree(adj: Any, num_nodes: int | None = None, add_self_loops: bool = Tr
     A sampled subgraph carries these full-graph degrees of its nodes (``Adjacency(..., degree=...)``): its own
     degrees are too small at its boundary, which would normalise the boundary nodes' messages wrongly."""
     edge_index, weight, n = to_edge_index(adj, num_nodes)
-    if weight is None:
-        weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
+    if weight is None:  # counts (exact in any float dtype below 2^24), without copying a large edge_index
+        src, dst = edge_index
+        if not add_self_loops:
+            return torch.bincount(dst, minlength=n).to(dtype)
+        # add_remaining_self_loops keeps one self loop per node, of weight 1 here
+        return (torch.bincount(dst[src != dst], minlength=n) + 1).to(dtype)
     if add_self_loops:
         edge_index, weight = add_remaining_self_loops(edge_index, weight.to(dtype), 1.0, n)
     return scatter(weight.to(dtype), edge_index[1], dim=0, dim_size=n, reduce="sum")

@@ -111,3 +111,19 @@ def test_bad_degrees() -> None:
         Adjacency(EDGES, 4, degree=torch.ones(3))
     with pytest.raises(ValueError, match="degree is only used with normalize='gcn'"):
         Adjacency(EDGES, 4, normalize="none", degree=torch.ones(4))
+
+
+def test_gcn_degree_counts_match_gcn_norms_degrees() -> None:
+    from torch_geometric.utils import add_remaining_self_loops, scatter
+
+    from msg.ops.aggregate import gcn_degree
+
+    edges = torch.tensor([[0, 1, 2, 2, 2, 3, 3], [1, 0, 2, 2, 1, 1, 1]])  # a duplicated self loop: kept once
+    looped, weight = add_remaining_self_loops(edges, torch.ones(edges.size(1)), 1.0, 5)
+    reference = scatter(weight, looped[1], dim=0, dim_size=5, reduce="sum")  # what gcn_norm divides by
+    counted = gcn_degree(edges, 5)
+    assert counted.dtype == torch.float32 and torch.equal(counted, reference)
+    assert counted.tolist() == [2.0, 5.0, 1.0, 1.0, 1.0]
+    assert gcn_degree(edges, 5, add_self_loops=False).tolist() == [1.0, 4.0, 2.0, 0.0, 0.0]
+    weighted = torch.sparse_coo_tensor(torch.tensor([[1, 0], [0, 1]]), torch.tensor([0.5, 2.0]), (2, 2))
+    assert gcn_degree(weighted).tolist() == [3.0, 1.5]  # weighted inputs: weights summed, self loops of 1 added
