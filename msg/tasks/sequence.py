@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "ENCODINGS",
     "SequenceBatch",
     "adding_task",
     "copy_task",
@@ -139,22 +140,42 @@ def store_recall(
     return SequenceBatch(inputs, targets, mask)
 
 
-def sequential_digits(split: str = "train", test_fraction: float = 0.25, seed: int = 0) -> SequenceBatch:
+ENCODINGS = ("current", "crossings", "thermometer")
+
+
+def sequential_digits(
+    split: str = "train",
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    encoding: str = "current",
+    levels: int = 16,
+) -> SequenceBatch:
     r"""Scikit-learn's bundled 8x8 digits fed one pixel per step, in row-major order.
 
-    The 1,797 images are shuffled by ``seed`` and split into train and test parts; pixel intensities are
-    scaled to :math:`[0, 1]`. The class is read out at the last step:
+    The 1,797 images are shuffled by ``seed`` and split into train and test parts. The class is read out at the
+    last step. A pixel's gray value :math:`g_t \in \{0, \dots, 16\}` enters as
 
-    .. math::
-        x_t = \text{pixel}_t / 16, \quad t = 0, \dots, 63, \qquad y_{63} = \text{digit}.
+    - ``"current"``: one channel, :math:`x_t = g_t / 16`;
+    - ``"crossings"``: a population of threshold-crossing input neurons, after Bellec et al.'s sequential MNIST
+      input (NeurIPS 2018): thresholds :math:`\theta_k = 16 k / K`, :math:`k = 1, \dots, K`, and for each an
+      *up* neuron that spikes when the gray value crosses :math:`\theta_k` upwards between two consecutive pixels
+      and a *down* neuron for downward crossings (the pixel before the first is 0):
+
+      .. math::
+          x_{t, k} = [g_{t-1} < \theta_k \le g_t], \qquad x_{t, K + k} = [g_t < \theta_k \le g_{t-1}];
+
+    - ``"thermometer"``: :math:`K` channels, :math:`x_{t, k} = [g_t \ge \theta_k]`.
 
     Args:
         split: ``"train"`` or ``"test"`` (default ``"train"``).
         test_fraction: share of the images in the test split (default 0.25).
         seed: seed of the shuffle (default 0).
+        encoding: ``"current"``, ``"crossings"`` or ``"thermometer"`` (default ``"current"``).
+        levels: number of thresholds :math:`K` of the population codes, a divisor of 16 (default 16).
 
     Shapes:
-        - **inputs**: :math:`(64, N, 1)`.
+        - **inputs**: :math:`(64, N, C)`, :math:`C` = 1 (current), :math:`2K` (crossings) or :math:`K`
+          (thermometer).
         - **targets**: :math:`(64, N)` long, the digit at every step.
         - **mask**: :math:`(64, N)`, true at the last step only.
     """
@@ -162,15 +183,29 @@ def sequential_digits(split: str = "train", test_fraction: float = 0.25, seed: i
         raise ValueError(f"sequential_digits: `split` must be 'train' or 'test', got {split!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"sequential_digits: `test_fraction` must lie in (0, 1), got {test_fraction}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"sequential_digits: `encoding` must be one of {ENCODINGS}, got {encoding!r}")
+    if not (isinstance(levels, int) and 1 <= levels <= 16 and 16 % levels == 0):
+        raise ValueError(f"sequential_digits: `levels` must be a divisor of 16, got {levels}")
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = torch.as_tensor(digits.data, dtype=torch.float32) / 16.0
+    gray = torch.as_tensor(digits.data, dtype=torch.float32)
     labels = torch.as_tensor(digits.target, dtype=torch.long)
     order = torch.randperm(len(labels), generator=_generator(seed))
     n_test = round(test_fraction * len(labels))
     idx = order[:n_test] if split == "test" else order[n_test:]
-    inputs = images[idx].t().unsqueeze(-1).contiguous()
+    gray = gray[idx].t()  # (64, N)
+    if encoding == "current":
+        inputs = (gray / 16.0).unsqueeze(-1).contiguous()
+    else:
+        thresholds = torch.arange(1, levels + 1, dtype=torch.float32) * (16 // levels)
+        above = (gray[..., None] >= thresholds).float()  # (64, N, K)
+        if encoding == "thermometer":
+            inputs = above
+        else:
+            before = torch.cat([torch.zeros_like(above[:1]), above[:-1]])
+            inputs = torch.cat([(above > before).float(), (above < before).float()], -1)
     targets = labels[idx][None].expand(64, -1).contiguous()
     mask = torch.zeros(64, len(idx), dtype=torch.bool)
     mask[-1] = True
@@ -199,7 +234,7 @@ def copy_task(
 
     Args:
         batch_size: number of sequences :math:`B`.
-        delay: number of blanks :math:`T_\text{delay}` between the symbols and the delimiter (default 100).
+        delay: number of blanks :math:`T_\text{delay} \ge 1` between the symbols and the delimiter (default 100).
         length: number of symbols to copy :math:`L` (default 10).
         n_symbols: alphabet size (default 8).
         generator: a :class:`torch.Generator` (advanced in place) or an integer seed (default seed 0).
@@ -209,9 +244,7 @@ def copy_task(
         - **targets**: :math:`(2L + T_\text{delay}, B)` long, the symbols during the last :math:`L` steps.
         - **mask**: :math:`(2L + T_\text{delay}, B)`, true during the last :math:`L` steps.
     """
-    _check_positive("copy_task", batch_size=batch_size, length=length, n_symbols=n_symbols)
-    if delay < 0:
-        raise ValueError(f"copy_task: `delay` must be non-negative, got {delay}")
+    _check_positive("copy_task", batch_size=batch_size, delay=delay, length=length, n_symbols=n_symbols)
     gen = _generator(generator)
     steps = 2 * length + delay
     symbols = torch.randint(0, n_symbols, (length, batch_size), generator=gen)

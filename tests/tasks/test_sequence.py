@@ -70,6 +70,28 @@ def test_sequential_digits_split_and_shapes():
     assert not torch.equal(test.targets, sequential_digits("test", seed=2).targets)
 
 
+def test_sequential_digits_population_encodings():
+    current = sequential_digits("test", seed=1)
+    gray = torch.round(current.inputs[..., 0] * 16)  # (64, N) gray levels 0..16
+    crossings = sequential_digits("test", seed=1, encoding="crossings")
+    thermometer = sequential_digits("test", seed=1, encoding="thermometer", levels=4)
+    assert crossings.inputs.shape == (64, 449, 32) and thermometer.inputs.shape == (64, 449, 4)
+    assert torch.equal(crossings.targets, current.targets) and torch.equal(crossings.mask, current.mask)
+    # thermometer: channel k is on while the gray value is at least 4 (k + 1)
+    torch.testing.assert_close(thermometer.inputs.sum(-1), torch.div(gray, 4, rounding_mode="floor"))
+    # crossings: the up and down spikes at step t count the thresholds 1..16 crossed between pixel t-1 and t
+    before = torch.cat([torch.zeros_like(gray[:1]), gray[:-1]])
+    up, down = crossings.inputs[..., :16], crossings.inputs[..., 16:]
+    torch.testing.assert_close(up.sum(-1), (gray - before).clamp_min(0))
+    torch.testing.assert_close(down.sum(-1), (before - gray).clamp_min(0))
+    assert not (up.sum(-1) * down.sum(-1)).any()  # never both directions at once
+    # integrating the spikes recovers the gray values
+    torch.testing.assert_close(torch.cumsum(up.sum(-1) - down.sum(-1), 0), gray)
+    crossed = torch.nonzero(up[5, 0]).flatten() + 1  # thresholds crossed upwards at step 5
+    if len(crossed):
+        assert float(before[5, 0]) < float(crossed.min()) and float(crossed.max()) <= float(gray[5, 0])
+
+
 def test_copy_task_layout():
     x, y, m = copy_task(8, delay=5, length=4, n_symbols=3, generator=1)
     assert x.shape == (13, 8, 5) and x.sum(-1).eq(1).all()
@@ -95,6 +117,11 @@ def test_adding_task_target_is_sum_of_marked_values():
         (lambda: store_recall(4, n_periods=3, min_gap=3), "store_recall: `min_gap`.*got 3"),
         (lambda: store_recall(4, period_steps=5, cue_steps=6), "store_recall: `cue_steps`.*got 6"),
         (lambda: copy_task(4, delay=-1), "copy_task: `delay`.*got -1"),
+        (lambda: copy_task(4, delay=0), "copy_task: `delay` must be a positive integer, got 0"),
+        (lambda: store_recall(4, min_gap=0), "store_recall: `min_gap` must be a positive integer, got 0"),
+        (lambda: store_recall(4, period_steps=0), "store_recall: `period_steps` must be a positive integer, got 0"),
+        (lambda: sequential_digits(encoding="rate"), "sequential_digits: `encoding`.*'rate'"),
+        (lambda: sequential_digits(levels=5), "sequential_digits: `levels` must be a divisor of 16, got 5"),
         (lambda: adding_task(4, length=1), "adding_task: `length`.*got 1"),
         (lambda: sequential_digits("val"), "sequential_digits: `split`.*'val'"),
     ],
