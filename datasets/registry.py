@@ -184,7 +184,11 @@ def _open_ogb(spec: DatasetSpec, root: Path, download: bool, cls: type, split: C
         parts = split(dataset)
     except (URLError, ConnectionError, TimeoutError) as err:
         raise DatasetNotFoundError(spec.name, folder, files, f"download failed: {err}") from err
-    except (EOFError, ValueError, KeyError, OSError, IndexError, RuntimeError, pickle.UnpicklingError) as err:
+    except pickle.UnpicklingError as err:  # torch.load(weights_only=True) refused something: say what, briefly
+        reason = next((line.strip() for line in str(err).splitlines() if "WeightsUnpickler error" in line), str(err))
+        short = pickle.UnpicklingError(f"a file holds more than tensors and plain arrays, refused unread ({reason})")
+        raise CorruptDatasetError(spec.name, folder, short) from err
+    except (EOFError, ValueError, KeyError, OSError, IndexError, RuntimeError) as err:
         if downloading:
             raise DatasetNotFoundError(spec.name, folder, files, str(err)) from err
         raise CorruptDatasetError(spec.name, folder, err) from err

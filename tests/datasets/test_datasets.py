@@ -188,3 +188,59 @@ def test_airport_format(tmp_path: Path) -> None:
 def test_karate_and_info() -> None:
     info = dataset_info("karate")
     assert info["nodes"] == 34 and info["undirected_edges"] == 78 and "PyG" in info["source"]
+
+
+def test_ogbl_through_ogb_loader_on_a_read_only_root(tmp_path: Path) -> None:
+    from ogb_fake import write_ogbl_collab, write_ogbl_ddi
+
+    folders = [write_ogbl_collab(tmp_path), write_ogbl_ddi(tmp_path)]
+    before = _tree_listing(tmp_path)
+    for path in (*folders, tmp_path):  # read-only root: processed files go to the cache
+        os.chmod(path, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        collab, source = load_with_source("ogbl-collab", root=tmp_path)  # split files hold numpy arrays
+        ddi = load_dataset("ogbl-ddi", root=tmp_path)  # split files hold tensors
+    finally:
+        for path in (tmp_path, *folders):
+            os.chmod(path, stat.S_IRWXU)
+    assert "PygLinkPropPredDataset" in source and _tree_listing(tmp_path) == before
+    assert collab.x.shape == (60, 128) and collab.edge_index.size(1) == 2 * 245  # training edges, both directions
+    sizes = {k: tuple(collab[k].shape) for k in ("train_pos_edge_index", "val_pos_edge_index", "test_neg_edge_index")}
+    assert sizes == {"train_pos_edge_index": (2, 245), "val_pos_edge_index": (2, 30), "test_neg_edge_index": (2, 80)}
+    assert torch.equal(ddi.x, torch.eye(50))  # no node features: one-hot identities
+    assert ddi.val_neg_edge_index.shape == (2, 60) and ddi.test_pos_edge_index.dtype == torch.long
+    info = dataset_info("ogbl-ddi", root=tmp_path)
+    assert info["classes"] is None and info["mask_sizes"]["val_neg_edge_index"] == 60
+
+
+def test_ogbl_partial_folder_never_prompts_and_missing_files_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ogb_fake import write_ogbl_ddi
+
+    def no_prompt(*args: object) -> str:
+        raise AssertionError("ogb asked on stdin")
+
+    monkeypatch.setattr(builtins, "input", no_prompt)
+    with pytest.raises(DatasetNotFoundError, match=r"RELEASE_v1\.txt.*split/target/train\.pt.*not downloaded here"):
+        load_dataset("ogbl-ddi", root=tmp_path, download=False)
+    folder = write_ogbl_ddi(tmp_path)
+    (folder / "RELEASE_v1.txt").unlink()
+    with pytest.raises(DatasetNotFoundError, match="RELEASE_v1.txt.*partly created"):
+        load_dataset("ogbl-ddi", root=tmp_path)
+    assert (folder / "split" / "target" / "valid.pt").exists(), "nothing the user had may be deleted"
+
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (Path(os.environ["TMPDIR"]) / "ran-code-from-a-split-file",))
+
+
+def test_ogbl_split_file_with_code_is_refused_unrun(tmp_path: Path) -> None:
+    from ogb_fake import write_ogbl_ddi
+
+    folder = write_ogbl_ddi(tmp_path)
+    torch.save({"edge": _Payload(), "edge_neg": torch.zeros(3, 2)}, folder / "split" / "target" / "valid.pt")
+    with pytest.raises(CorruptDatasetError, match="ogbl-ddi.*refused unread.*Unsupported global"):
+        load_dataset("ogbl-ddi", root=tmp_path)
+    assert not (Path(os.environ["TMPDIR"]) / "ran-code-from-a-split-file").exists()
