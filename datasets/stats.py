@@ -38,6 +38,8 @@ def dataset_info(name: str, root: str | os.PathLike | None = None, download: boo
     spec = get_spec(name)
     data, source = load_with_source(spec.name, root, download)
     splits = [*spec.splits, "random (msg.datasets.random_node_split)", "link (msg.datasets.link_split)"]
+    if data.y is None:  # a link-prediction graph: no labels to split nodes by
+        splits.remove("random (msg.datasets.random_node_split)")
     masks = {k: int(data[k].sum()) for k in ("train_mask", "val_mask", "test_mask") if k in data}
     masks.update({k: int(data[k].size(1)) for k in LINK_SPLIT_ATTRS if k in data})
     return {"name": spec.name, **graph_stats(data), "splits": splits, "mask_sizes": masks, "source": source}

@@ -211,6 +211,7 @@ def test_ogbl_through_ogb_loader_on_a_read_only_root(tmp_path: Path) -> None:
     assert ddi.val_neg_edge_index.shape == (2, 60) and ddi.test_pos_edge_index.dtype == torch.long
     info = dataset_info("ogbl-ddi", root=tmp_path)
     assert info["classes"] is None and info["mask_sizes"]["val_neg_edge_index"] == 60
+    assert info["splits"] == ["official", "link (msg.datasets.link_split)"]
 
 
 def test_ogbl_partial_folder_never_prompts_and_missing_files_are_named(
