@@ -12,20 +12,34 @@ every step (Bernoulli rate coding), one output neuron per class and the spike co
 the credit method's (:mod:`msg.credit`): ``credit`` picks BPTT, TBPTT, checkpointing, OTTT or rate-based backprop;
 ``dvm`` is refused (no manifold path).
 
+Link prediction (not in Zhu et al., who classify nodes only; the MSG paper reports it): built with D output neurons
+instead of C, :meth:`SpikingGCN.encode` gives each node's firing rates :math:`\hat y / T \in [0, 1]^D` as a
+Euclidean embedding, scored by the runner's Fermi-Dirac decoder on the Euclidean distance. Rates rather than
+counts keep the squared distances in :math:`[0, D]` whatever T, so the decoder's radius does not depend on T.
+
+In training under ``bptt`` or ``tbptt:k``, which differentiate the neurons given their currents, the currents
+come from the spike trains as a sparse matrix (:meth:`SpikingGCN.sparse_currents`: the same draws, values and
+gradients as the dense product, its cost proportional to the spikes); the other credit methods need the input
+spikes themselves and use the dense trains. Without gradients (evaluation), the nodes are encoded in blocks so
+that the :math:`(T, |V|, F)` spike trains are never held at once (on Coauthor CS, F = 6805, they would take 5 GB
+at T = 10; 1.3% of the entries fire there at K = 2).
+
 Shapes:
     - **input:** x :math:`(|V|, F)`, ``edge_index`` :math:`(2, |E|)` or a sparse adjacency
     - **output:** spike counts :math:`(|V|, C)`, or :math:`(|I|, C)` for the nodes of ``index`` (logits for the
-      cross-entropy), values in :math:`\{0, \dots, T\}`
+      cross-entropy), values in :math:`\{0, \dots, T\}`; :meth:`SpikingGCN.encode`: rates :math:`(|V|, D)`
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from msg.credit import CreditMethod, get_credit
+from msg.credit import BPTT, CreditMethod, get_credit
+from msg.manifolds import get_manifold
 from msg.neurons import get_neuron
 from msg.ops.aggregate import Adjacency, propagate
 
@@ -37,7 +51,7 @@ class SpikingGCN(nn.Module):
 
     Args:
         in_channels (int): input features F.
-        out_channels (int): classes C (one output neuron each).
+        out_channels (int): classes C (one output neuron each), or the embedding width D for link prediction.
         T (int): time steps of the rate code. (default: :obj:`10`)
         K (int): propagation steps of :math:`\hat A^K X`, :math:`K \ge 0`. (default: :obj:`2`)
         neuron (str): ``"LIF"`` or ``"IF"``. (default: :obj:`"LIF"`)
@@ -51,8 +65,11 @@ class SpikingGCN(nn.Module):
         cached (bool): compute :math:`P` once per graph input object. (default: :obj:`True`)
 
     Shapes:
-        - **input:** x :math:`(|V|, F)`, graph; **output:** :math:`(|V|, C)`
+        - **input:** x :math:`(|V|, F)`, graph; **output:** :math:`(|V|, C)`; :meth:`encode`: :math:`(|V|, D)`
     """
+
+    eval_block_elements: int = 1 << 24
+    """Spike-train entries (T x nodes x F) encoded at once when no gradient is taken (module docstring)."""
 
     def __init__(
         self,
@@ -87,6 +104,7 @@ class SpikingGCN(nn.Module):
             kwargs["tau"] = tau
         self.neuron = get_neuron(neuron, step_mode="m", **kwargs)
         self.lin = nn.Linear(in_channels, out_channels, bias=bias)
+        self.manifold = get_manifold("euclidean")
         self.cached = cached
         self._cache: tuple[Tensor, Any, tuple[Tensor, Tensor, Tensor]] | None = None
         self.reset_parameters()
@@ -120,24 +138,61 @@ class SpikingGCN(nn.Module):
             self._cache = (x, adj, rates)
         return rates
 
-    def encode(self, x: Tensor, adj: Any, index: Tensor | None = None) -> Tensor:
-        """Bernoulli spike trains :math:`(T, |V|, F)` (or of the nodes in ``index``) drawn from :meth:`rates` with
-        the global generator; only the non-zero rates are sampled (on Cora with K = 2, 19% of them; drawing every
-        entry took twice as long)."""
+    def _draw(self, x: Tensor, adj: Any, index: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """``(P, flat indices of its non-zeros, fired (T, nnz) bool)``: one Bernoulli draw per step and non-zero
+        rate, from the global generator (the same draws for the dense and the sparse spike trains)."""
         p, flat, values = self._rates(x, adj)
         if index is not None:
             p = p[index]
             flat = torch.nonzero(p.flatten()).squeeze(1)
             values = p.flatten()[flat]
+        return p, flat, torch.rand(self.T, flat.numel(), dtype=p.dtype) < values
+
+    def spike_trains(self, x: Tensor, adj: Any, index: Tensor | None = None) -> Tensor:
+        """Bernoulli spike trains :math:`(T, |V|, F)` (or of the nodes in ``index``) drawn from :meth:`rates` with
+        the global generator; only the non-zero rates are sampled (on Cora with K = 2, 19% of them; drawing every
+        entry took twice as long)."""
+        p, flat, fired = self._draw(x, adj, index)
         spikes = p.new_zeros(self.T, p.numel())
-        spikes.index_copy_(1, flat, (torch.rand(self.T, flat.numel(), dtype=p.dtype) < values).to(p.dtype))
+        spikes.index_copy_(1, flat, fired.to(p.dtype))
         return spikes.view(self.T, *p.shape)
+
+    def sparse_currents(self, x: Tensor, adj: Any, index: Tensor | None = None) -> Tensor:
+        """The currents :math:`W s_t + b`, :math:`(T, |V|, C)`, of the same draws as :meth:`spike_trains`, from the
+        spike trains as a sparse CSR matrix (a product over the spikes only; on Coauthor CS a few percent of the
+        :math:`T |V| F` entries fire, and the dense trains would not fit in memory at T = 10)."""
+        p, flat, fired = self._draw(x, adj, index)
+        n, f = p.shape
+        step, j = fired.nonzero(as_tuple=True)  # ordered by step, then position: rows of the CSR matrix in order
+        position = flat[j]
+        row, col = step * n + torch.div(position, f, rounding_mode="floor"), position % f
+        crow = torch.zeros(self.T * n + 1, dtype=torch.long)
+        crow[1:] = torch.bincount(row, minlength=self.T * n).cumsum(0)
+        with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta": used as in msg.ops.aggregate
+            warnings.simplefilter("ignore", UserWarning)
+            spikes = torch.sparse_csr_tensor(crow, col, p.new_ones(col.numel()), (self.T * n, f))
+            currents = spikes @ self.lin.weight.t()
+        if self.lin.bias is not None:
+            currents = currents + self.lin.bias
+        return currents.view(self.T, n, -1)
 
     def forward(self, x: Tensor, adj: Any, index: Tensor | None = None) -> Tensor:
         """Spike counts of every node, or of the nodes in ``index`` (nodes are independent once the features are
         propagated, so training can encode only the labelled ones)."""
-        spikes = self.credit.layer(self.neuron, self.encode(x, adj, index), self.lin)
+        if index is None and not torch.is_grad_enabled():
+            n = self._rates(x, adj)[0].size(0)
+            block = max(1, self.eval_block_elements // (self.T * self.in_channels))
+            if n > block:
+                return torch.cat([self(x, adj, torch.arange(i, min(i + block, n))) for i in range(0, n, block)])
+        if torch.is_grad_enabled() and isinstance(self.credit, BPTT):  # TBPTT too: they only need the currents
+            spikes = self.credit.spike(self.neuron, self.sparse_currents(x, adj, index))
+        else:
+            spikes = self.credit.layer(self.neuron, self.spike_trains(x, adj, index), self.lin)
         return spikes.sum(0)
+
+    def encode(self, x: Tensor, adj: Any) -> Tensor:
+        """Firing rates :math:`(|V|, D)` in [0, 1], the spike counts over T: the embedding for link prediction."""
+        return self(x, adj) / self.T
 
     def __repr__(self) -> str:
         return (
@@ -148,10 +203,9 @@ class SpikingGCN(nn.Module):
 
 def build(cfg: Any, in_channels: int, out_channels: int | None) -> SpikingGCN:
     """Builder for ``msg train --model spiking_gcn``: ``T``, ``layers`` (as K), ``neuron``, ``tau``,
-    ``v_threshold`` and ``credit`` from the training config. Node classification only."""
-    if out_channels is None:
-        raise ValueError("SpikingGCN: node classification only (its output is a spike count per class)")
+    ``v_threshold`` and ``credit`` from the training config; for link prediction (``out_channels=None``)
+    ``hidden`` output neurons, read by :meth:`SpikingGCN.encode`."""
     return SpikingGCN(
-        in_channels, out_channels, T=cfg.T, K=cfg.layers, neuron=cfg.neuron, tau=cfg.tau,
-        v_threshold=cfg.v_threshold, credit=cfg.credit,
+        in_channels, cfg.hidden if out_channels is None else out_channels, T=cfg.T, K=cfg.layers, neuron=cfg.neuron,
+        tau=cfg.tau, v_threshold=cfg.v_threshold, credit=cfg.credit,
     )

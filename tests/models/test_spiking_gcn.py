@@ -1,9 +1,13 @@
+import json
+
 import pytest
 import torch
 import torch.nn.functional as F
 from msg.datasets import load_dataset
+from msg.manifolds import Euclidean
 from torch_geometric.utils import to_dense_adj
 
+from msg.cli import main
 from msg.credit import BPTT, Checkpoint
 from msg.models.spiking_gcn import SpikingGCN, build
 from msg.tasks.config import TrainConfig
@@ -41,11 +45,11 @@ def test_encoding_fires_at_the_rates():
     x, edge_index = _graph(1)
     model = SpikingGCN(6, 3, T=4000, K=1)
     torch.manual_seed(0)
-    spikes = model.encode(x, edge_index)
+    spikes = model.spike_trains(x, edge_index)
     assert set(spikes.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(spikes.mean(0), model.rates(x, edge_index), atol=0.04, rtol=0)
     index = torch.tensor([4, 0])
-    subset = model.encode(x, edge_index, index)
+    subset = model.spike_trains(x, edge_index, index)
     torch.testing.assert_close(subset.mean(0), model.rates(x, edge_index)[index], atol=0.04, rtol=0)
 
 
@@ -77,8 +81,65 @@ def test_invalid_settings_raise():
         SpikingGCN(6, 3, neuron="ALIF")
     with pytest.raises(ValueError, match=r"SpikingGCN: expected x of shape \[N, 6\], got \(5, 4\)"):
         SpikingGCN(6, 3)(torch.ones(5, 4), EDGES)
-    with pytest.raises(ValueError, match="SpikingGCN: node classification only"):
-        build(TrainConfig(credit="bptt"), 6, None)
+
+
+@pytest.mark.parametrize("credit", ["bptt", "tbptt:2"])
+def test_sparse_training_currents_match_the_dense_spike_trains(credit):
+    x, edge_index = _graph(3)
+    model = SpikingGCN(6, 3, T=9, K=1, v_threshold=0.3, credit=credit).double()
+    x = x.double()
+    torch.manual_seed(0)
+    currents = model.sparse_currents(x, edge_index)
+    torch.manual_seed(0)
+    torch.testing.assert_close(currents, model.lin(model.spike_trains(x, edge_index)), rtol=0, atol=1e-12)
+    torch.manual_seed(0)
+    out = model(x, edge_index)  # training with gradients: the sparse path
+    F.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1])).backward()
+    sparse = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(0)
+    dense = model.credit.layer(model.neuron, model.spike_trains(x, edge_index), model.lin).sum(0)
+    F.cross_entropy(dense, torch.tensor([0, 1, 2, 0, 1])).backward()
+    torch.testing.assert_close(out, dense, rtol=0, atol=0)
+    assert sparse[0].abs().sum() > 0
+    for a, b in zip(sparse, [p.grad for p in model.parameters()], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_evaluation_in_node_blocks_matches_one_block():
+    x, edge_index = _graph(4)  # binary features and K = 0: rates 0 or 1, so the spike trains are deterministic
+    model = SpikingGCN(6, 3, T=5, K=0, v_threshold=0.3).eval()
+    with torch.no_grad():
+        model.lin.weight.normal_(0.2, 0.3)
+        whole = model(x, edge_index)
+        model.eval_block_elements = 5 * 6 * 2  # two nodes per block
+        blocks = model(x, edge_index)
+    assert whole.sum() > 0 and torch.equal(blocks, whole)
+
+
+def test_link_prediction_embeddings_are_firing_rates():
+    x, edge_index = _graph()
+    model = build(TrainConfig(model="spiking_gcn", hidden=8, T=4, credit="bptt", v_threshold=0.3), 6, None)
+    assert model.lin.out_features == 8 and isinstance(model.manifold, Euclidean)
+    torch.manual_seed(0)
+    z = model.encode(x, edge_index)
+    assert z.shape == (5, 8) and z.min() >= 0 and z.max() <= 1 and torch.equal(z * 4, (z * 4).round())
+    model.manifold.dist(z[edge_index[0]], z[edge_index[1]]).sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("task", ["nc", "lp"])
+def test_msg_train_end_to_end(tmp_path, task):
+    out = tmp_path / f"spiking_gcn_{task}.json"
+    argv = ["train", "--model", "spiking_gcn", "--task", task, "--epochs", "3", "--hidden", "8", "--T", "3",
+            "--credit", "bptt", "--v-threshold", "0.5", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    results = json.loads(out.read_text())
+    assert results["model"] == "spiking_gcn" and results["task"] == task
+    assert results["metric"] == ("accuracy" if task == "nc" else "roc_auc")
+    assert 0 <= results["test_mean"] <= 1 and len(results["runs"][0]["history"]["loss"]) == 3
+    assert results["energy"]["acs"] > 0 and results["energy"]["macs"] == 0  # spikes in: accumulates only
 
 
 def test_builder_reads_the_training_config():
