@@ -76,6 +76,7 @@ MODELS: dict[str, ModelBuilder] = {
     "msg": _build_msg,
     "spiking_gcn": _from("spiking_gcn"),
     "spikenet": _from("spikenet"),
+    "spikegcl": _from("spikegcl"),
     "gcn": _from("ann"),
     "gat": _from("ann"),
     "sgc": _from("ann"),
