@@ -1,0 +1,339 @@
+"""Compare msg's baselines with the MSG paper's Table 1 (Sun et al., NeurIPS 2024) on Photo and CS.
+
+Every model runs through msg's own pipeline (:func:`msg.tasks.runner.run`) with the same splits and seeds: a fresh
+random 10/10/80 node split or 85/5/10 leak-free edge split per run, seeds ``seed .. seed + runs - 1`` for every
+model, the test score at the best validation epoch, mean +- std over the runs. Each model has one configuration
+(:data:`CONFIGS`, published defaults, the same for every dataset); nothing is tuned per dataset. MSG's own row is
+read from benchmarks/results/reproduce_msg.json (``benchmarks/reproduce_msg.py``), not rerun.
+
+    python benchmarks/compare_models.py --root /work/shared/data --runs 3 --resume
+
+Writes benchmarks/results/compare_models.json after every finished row (atomically; ``--resume`` skips rows already
+there), then compare_models.md (the table beside the published numbers, parameters, epoch time, energy, notes) and
+compare_models.png. Several processes may fill the same JSON (e.g. ``--models gcn`` and ``--models hgcn``): each
+merges its rows into the file under a lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from msg.tasks.config import TrainConfig
+from msg.tasks.runner import run, write_json_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = ("gcn", "gat", "sgc", "sage", "hgcn", "spikenet", "spiking_gcn", "spikegcl")
+DATASETS = ("photo", "cs")
+TASKS = ("nc", "lp")
+NC_ONLY = {"spikenet"}
+"""Models without link prediction (as in the MSG paper's Table 1)."""
+
+# Published numbers of the MSG paper's Table 1 (Sun et al., "Spiking Graph Neural Network on Riemannian Manifolds",
+# NeurIPS 2024): node-classification accuracy and link-prediction AUC, in %. None: not given to us (shown as "—").
+PAPER: dict[tuple[str, str, str], float | None] = {
+    ("gcn", "nc", "photo"): 86.01, ("gcn", "lp", "photo"): 88.84,
+    ("gcn", "nc", "cs"): 91.68, ("gcn", "lp", "cs"): 93.68,
+    ("hgcn", "nc", "photo"): 89.18, ("hgcn", "lp", "photo"): 94.54,
+    ("hgcn", "nc", "cs"): 90.72, ("hgcn", "lp", "cs"): 93.02,
+    ("spikenet", "nc", "photo"): 92.90, ("spikenet", "nc", "cs"): 92.15,
+    ("spiking_gcn", "nc", "photo"): 92.60, ("spiking_gcn", "lp", "photo"): 93.84,
+    ("spiking_gcn", "nc", "cs"): 90.86, ("spiking_gcn", "lp", "cs"): 95.07,
+    ("spikegcl", "nc", "photo"): 92.50, ("spikegcl", "lp", "photo"): 95.58,
+    ("spikegcl", "nc", "cs"): 91.77, ("spikegcl", "lp", "cs"): 95.13,
+    ("msg", "nc", "photo"): 93.11, ("msg", "lp", "photo"): 96.75,
+    ("msg", "nc", "cs"): 92.65, ("msg", "lp", "cs"): 95.19,
+}
+LABELS = {"gcn": "GCN", "gat": "GAT", "sgc": "SGC", "sage": "SAGE", "hgcn": "HGCN", "spikenet": "SpikeNet",
+          "spiking_gcn": "SpikingGCN", "spikegcl": "SpikeGCL", "msg": "MSG (reproduce_msg.json)"}
+
+# One configuration per model (and task), the same for every dataset: the published defaults of each model's paper
+# or code where they exist (lr 0.01, weight decay 5e-4, dropout 0.5 for the supervised GNNs; SGC's lr 0.2 and K=2;
+# GAT's 8 heads; SpikeNet's T=5 and low threshold; SpikingGCN's K=2). Link prediction drops dropout and weight decay
+# on the embeddings, as HGCN's link-prediction configs do. Epochs and patience come from the command line.
+COMMON: dict[str, Any] = {"lr": 0.01, "weight_decay": 5e-4, "dropout": 0.5, "hidden": 64, "layers": 2}
+CONFIGS: dict[str, dict[str, Any]] = {
+    "gcn": {},
+    "gat": {},  # 8 heads of 8 features (msg.models.ann.GAT)
+    "sgc": {"lr": 0.2, "weight_decay": 5e-5},  # K = layers = 2
+    "sage": {},
+    "hgcn": {"manifold": "lorentz"},
+    "spikenet": {"T": 5, "neuron": "LIF", "v_threshold": 0.1, "credit": "bptt"},
+    "spiking_gcn": {"T": 5, "neuron": "LIF", "v_threshold": 1.0, "credit": "bptt", "weight_decay": 0.0},
+    "spikegcl": {"T": 15, "layers": 1, "neuron": "LIF", "v_threshold": 0.25, "credit": "bptt", "dropout": 0.0,
+                 "weight_decay": 0.0},
+}
+LP_OVERRIDES: dict[str, Any] = {"dropout": 0.0, "weight_decay": 0.0}
+
+
+def config(model: str, task: str, dataset: str, args: argparse.Namespace) -> TrainConfig:
+    """The run configuration of one row (see :data:`CONFIGS`)."""
+    settings = {**COMMON, **CONFIGS[model], **(LP_OVERRIDES if task == "lp" else {})}
+    return TrainConfig(
+        task=task, dataset=dataset, model=model, epochs=args.epochs, patience=args.patience, runs=args.runs,
+        seed=args.seed, root=args.root, split="random", eval_every=args.eval_every, **settings,
+    ).validate()
+
+
+def jobs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(model, task, dataset) of every row to run, in the order given."""
+    return [
+        (m, t, d) for d in args.datasets for t in args.tasks for m in args.models if not (t == "lp" and m in NC_ONLY)
+    ]
+
+
+def label(model: str, task: str, dataset: str) -> str:
+    return f"{model}/{task}/{dataset}"
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s sibling lock file, so that concurrent processes merge their rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_rows(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    return {r["label"]: r for r in json.loads(path.read_text())["results"]}
+
+
+def save_row(path: Path, row: dict) -> dict[str, dict]:
+    """Merge ``row`` into the results file (under the lock) and return every row now in it."""
+    with locked(path):
+        rows = read_rows(path)
+        rows[row["label"]] = row
+        ordered = sorted(rows.values(), key=_order)
+        write_json_atomic(path, {"benchmark": "compare_models", "results": ordered, "torch": torch.__version__})
+    return {r["label"]: r for r in ordered}
+
+
+def _order(row: dict) -> tuple[int, int, int]:
+    model = MODELS.index(row["model"]) if row["model"] in MODELS else len(MODELS)
+    dataset = DATASETS.index(row["dataset"]) if row["dataset"] in DATASETS else len(DATASETS)
+    return dataset, TASKS.index(row["task"]), model
+
+
+def msg_rows(path: Path) -> dict[tuple[str, str], dict]:
+    """MSG's rows from reproduce_msg.json, by (task, dataset)."""
+    if not path.exists():
+        return {}
+    return {(r["task"], r["dataset"]): r for r in json.loads(path.read_text())["results"] if r["model"] == "msg"}
+
+
+# Why a row is more than 2 points below the published number, found by looking, not by tuning (markdown notes).
+EXPLANATIONS: dict[tuple[str, str, str], str] = {}
+
+
+def _datasets(rows: dict[str, dict]) -> list[str]:
+    """Photo and CS (the paper's), then any other dataset that has rows (e.g. a smoke test on Cora)."""
+    return [*DATASETS, *sorted({r["dataset"] for r in rows.values()} - set(DATASETS))]
+
+
+def _cell(row: dict | None, paper: float | None) -> str:
+    published = "—" if paper is None else f"{paper:.2f}"
+    if row is None:
+        return f"not run ({published})"
+    ours = f"{100 * row['test_mean']:.2f} ± {100 * row['test_std']:.2f}"
+    flag = ""
+    if paper is not None and 100 * row["test_mean"] < paper - 2:
+        flag = " ▼"
+    return f"{ours} ({published}){flag}"
+
+
+def markdown(rows: dict[str, dict], msg: dict[tuple[str, str], dict]) -> str:
+    """The Table 1 layout (ours, published in brackets), the cost table and the notes."""
+    columns = [(d, t) for d in _datasets(rows) for t in TASKS]
+    head = " | ".join(f"{d.upper() if d == 'cs' else d.capitalize()} {'NC acc' if t == 'nc' else 'LP AUC'}"
+                      for d, t in columns)
+    runs = "/".join(map(str, sorted({len(r["runs"]) for r in rows.values()})))
+    epochs = "/".join(map(str, sorted({r["config"]["epochs"] for r in rows.values()})))
+    every = "/".join(map(str, sorted({r["config"]["eval_every"] for r in rows.values()})))
+    lines = [
+        "# Baselines on msg's pipeline beside the MSG paper's Table 1",
+        "",
+        f"Ours: mean ± std over {runs} runs (seeds 0, 1, ...: the same splits for every model), at most {epochs} "
+        f"epochs, validation every {every} epochs, the test score at the best validation score (per row below: "
+        "runs, epochs, best epochs); published number in brackets; ▼ marks ours more than 2 points below it (see "
+        "the notes).",
+        "",
+        f"| model | {head} |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for model in (*MODELS, "msg"):
+        cells = []
+        for dataset, task in columns:
+            paper = PAPER.get((model, task, dataset))
+            if model == "msg":
+                row = msg.get((task, dataset))
+            else:
+                row = rows.get(label(model, task, dataset))
+            if model in NC_ONLY and task == "lp":
+                cells.append("— (not in the paper)")
+            else:
+                cells.append(_cell(row, paper))
+        lines.append(f"| {LABELS[model]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| row | runs | epochs | best epochs | params | median epoch (s) | inference energy (mJ) | ACs | MACs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows.values(), key=_order):
+        e = row["energy"] or {}
+        best = ", ".join(str(r["best_epoch"]) for r in row["runs"])
+        lines.append(
+            f"| {row['label']} | {len(row['runs'])} | {row['config']['epochs']} | {best} | {row['num_params']} | "
+            f"{row['epoch_time_s']:.3f} | {e.get('energy_mJ', math.nan):.3f} | {e.get('acs', 0):.3g} | "
+            f"{e.get('macs', 0):.3g} |"
+        )
+    lines += ["", "## Notes", "", NOTES.strip(), ""]
+    gaps = []
+    for row in sorted(rows.values(), key=_order):
+        key = (row["model"], row["task"], row["dataset"])
+        paper = PAPER.get(key)
+        if paper is not None and 100 * row["test_mean"] < paper - 2:
+            why = EXPLANATIONS.get(key, "not explained yet.")
+            gaps.append(f"- **{row['label']}**: {100 * row['test_mean']:.2f} vs {paper:.2f}. {why}")
+    if gaps:
+        lines += ["Rows more than 2 points below the published number:", "", *gaps, ""]
+    return "\n".join(lines)
+
+
+NOTES = """
+- Protocol: msg's random 10/10/80 node split and 85/5/10 leak-free edge split (msg.datasets), a fresh split, seed,
+  model and optimizer per run (the same seeds, hence the same splits, for every model), the test score at the best
+  validation score. The published numbers come from the MSG paper's own runs (its splits, epoch budgets and
+  settings), not from these splits.
+- Link prediction scores an edge with the Fermi-Dirac decoder (r=2, t=1) on the embeddings' distance for every
+  model (hyperbolic for HGCN, Euclidean otherwise); training negatives are redrawn every epoch. Node features are
+  the raw bag-of-words rows for every model (msg's runner does not normalise them).
+- Settings: one configuration per model for both datasets (benchmarks/compare_models.py, `CONFIGS`), the models'
+  published defaults; nothing is tuned per dataset.
+- SpikeGCL is self-supervised: its encoder learns from the contrastive loss only, and the reported score is a
+  linear probe on the detached 1-bit embeddings trained at the same time (link prediction: a linear map of them
+  into the decoder). The paper fits the probe after pre-training.
+- Budget: this machine has 2 CPU cores shared by four engineers, one thread per process; the script's defaults
+  are 3 runs of at most 200 epochs, and the rows here ran with the runs and epochs in the second table (far fewer
+  epochs than the models' papers use: that alone explains rows still improving at their last evaluation).
+- Epoch time: median training step (forward, auxiliary loss, backward, optimizer step), one thread, on a loaded
+  shared machine, so only rough. Energy: one inference forward over the whole graph, msg.ops.energy's 45 nm
+  estimate (ACs for binary inputs, MACs otherwise; graph aggregations and exp/log maps are not counted).
+"""
+
+
+def plot(rows: dict[str, dict], msg: dict[tuple[str, str], dict], path: Path) -> None:
+    """Ours (bars, std as error bars) against the published numbers (markers), one panel per dataset and task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [(d, t) for d in _datasets(rows) for t in TASKS]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 4), sharey=False)
+    names = (*MODELS, "msg")
+    for ax, (dataset, task) in zip(axes, columns, strict=True):
+        xs, ours, errs, published = [], [], [], []
+        for i, model in enumerate(names):
+            row = msg.get((task, dataset)) if model == "msg" else rows.get(label(model, task, dataset))
+            paper = PAPER.get((model, task, dataset))
+            xs.append(i)
+            ours.append(math.nan if row is None else 100 * row["test_mean"])
+            errs.append(0.0 if row is None else 100 * row["test_std"])
+            published.append(math.nan if paper is None else paper)
+        ax.bar(xs, ours, yerr=errs, color="tab:blue", alpha=0.8, label="ours")
+        ax.scatter(xs, published, color="tab:red", marker="D", zorder=3, label="paper")
+        ax.set_xticks(xs, [LABELS[m].split(" ")[0] for m in names], rotation=60, ha="right")
+        finite = [v for v in (*ours, *published) if not math.isnan(v)]
+        if finite:
+            ax.set_ylim(max(0.0, min(finite) - 5), min(100.0, max(finite) + 2))
+        ax.set_title(f"{dataset} {'accuracy' if task == 'nc' else 'AUC'} (%)")
+    axes[0].legend(loc="lower left")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_reports(out: Path, msg_results: Path) -> None:
+    rows = read_rows(out)
+    msg = msg_rows(msg_results)
+    md = out.with_suffix(".md")
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(markdown(rows, msg))
+    os.replace(tmp, md)
+    plot(rows, msg, out.with_suffix(".png"))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=os.environ.get("MSG_SHARED_DATA", "/work/shared/data"))
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--runs", type=int, default=3, help="runs per row (default 3: a shared 2-core machine)")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--eval-every", type=int, default=1, help="epochs between evaluations")
+    parser.add_argument("--patience", type=int, default=50, help="evaluations without improvement before stopping")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="skip rows already in the results JSON")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS / "compare_models.json")
+    parser.add_argument("--msg-results", type=Path, default=RESULTS / "reproduce_msg.json")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the markdown and PNG from the JSON")
+    args = parser.parse_args(argv)
+    for name in ("runs", "epochs", "eval_every", "patience", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not args.report_only:
+        done = read_rows(args.out) if args.resume else {}
+        todo = [job for job in jobs(args) if label(*job) not in done]
+        for model, task, dataset in tqdm(todo, desc="compare_models", disable=None):
+            cfg = config(model, task, dataset, args)
+            start = time.time()
+            try:
+                result = run(cfg, progress=False)
+            except Exception as err:  # one failing row (e.g. out of memory) must not lose the others
+                print(f"{label(model, task, dataset)}: failed: {type(err).__name__}: {err}", file=sys.stderr)
+                continue
+            for r in result["runs"]:
+                r.pop("history")
+            result["label"], result["wall_s"] = label(model, task, dataset), time.time() - start
+            result["settings"] = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "root"}
+            save_row(args.out, result)
+            tqdm.write(
+                f"{result['label']}: {100 * result['test_mean']:.2f} +- {100 * result['test_std']:.2f} "
+                f"(median epoch {result['epoch_time_s']:.3f} s, {result['wall_s']:.0f} s)"
+            )
+    with locked(args.out):
+        write_reports(args.out, args.msg_results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
