@@ -1,7 +1,7 @@
-"""Sparse attentive backtracking benchmark -> benchmarks/results/sab.json.
+"""Sparse attentive backtracking benchmark -> benchmarks/results/sab.{json,png}.
 
 Ke et al., "Sparse Attentive Backtracking: Temporal Credit Assignment Through Reminding" (NeurIPS 2018): an LSTM
-on the copy task (10 symbols out of 8, T blanks, a delimiter, recall) trained by
+on the copy task (10 symbols out of 8, T blanks, a delimiter, recall of the 10 symbols) trained by
 
 - SAB (memory every k_att steps, top-k_top sparse attention, local truncation every k_trunc steps),
 - truncated BPTT with the same k_trunc and no attention,
@@ -10,12 +10,12 @@ on the copy task (10 symbols out of 8, T blanks, a delimiter, recall) trained by
 for the same number of iterations from the same initialisation of the LSTM; the readout sees [h_t, summary_t]
 (zero summary without attention), as in Ke et al.'s code. The loss covers the recalled symbols (``--loss all`` also
 classifies every other step as blank, as Ke et al. do). Accuracy is on the recalled symbols of a held-out batch.
-A short adding-task run (T = 200) is reported beside it.
 
-A second run copies a single symbol over the same delay (``--lengths 10,1``): the same credit-assignment problem
-with much less to memorise, so its outcome is visible within a short CPU budget.
+``--ladder 5,10,20`` then runs the sanity ladder: full BPTT on short delays with the same model and optimiser, the
+check that the task, the loss and the training loop can be learned at all. ``--adding-iterations N`` adds a run of
+the adding task (T = 200).
 
-Usage: python benchmarks/sab.py [--delay 100] [--iterations 600] [--lengths 10,1] [--out benchmarks/results]
+Usage: python benchmarks/sab.py [--delay 100] [--iterations 500] [--k-att 1] [--ladder 5,10,20] [--out DIR]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import time
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from msg.credit.sab import LSTMCore, SparseAttentiveBacktracking, unroll
 from msg.tasks.sequence import adding_task, copy_task, masked_accuracy
@@ -42,7 +43,7 @@ def features(method: str, sab: SparseAttentiveBacktracking, x: torch.Tensor) -> 
     return torch.cat([hidden, torch.zeros_like(hidden)], -1), 0
 
 
-def train(task: str, method: str, args: argparse.Namespace, length: int = 10) -> dict:
+def train(task: str, method: str, args: argparse.Namespace, delay: int, iterations: int) -> dict:
     torch.manual_seed(args.seed)
     n_in, n_out = (10, 9) if task == "copy" else (2, 1)
     sab = SparseAttentiveBacktracking(
@@ -60,7 +61,7 @@ def train(task: str, method: str, args: argparse.Namespace, length: int = 10) ->
 
     def batch(size, generator):
         if task == "copy":
-            return copy_task(size, delay=args.delay, length=length, generator=generator)
+            return copy_task(size, delay=delay, length=args.length, generator=generator)
         return adding_task(size, length=args.adding_length, generator=generator)
 
     test = batch(256, args.seed + 2)
@@ -76,8 +77,9 @@ def train(task: str, method: str, args: argparse.Namespace, length: int = 10) ->
         return mse, float(mse)
 
     curve, skipped, max_nonzero, start = [], 0, 0, time.perf_counter()
-    iterations = args.iterations if task == "copy" else args.adding_iterations
-    for it in range(iterations):
+    name = f"{task} T={delay if task == 'copy' else args.adding_length} {method}"
+    bar = tqdm(range(iterations), desc=name, disable=None)
+    for it in bar:
         b = batch(args.batch, gen)
         feats, nonzero = features(method, sab, b.inputs)
         max_nonzero = max(max_nonzero, nonzero)
@@ -93,7 +95,9 @@ def train(task: str, method: str, args: argparse.Namespace, length: int = 10) ->
             with torch.no_grad():
                 feats, _ = features(method, sab, test.inputs)
                 curve.append([it + 1, loss_and_metric(test, feats)[1]])
-            print(task, length, method, curve[-1], f"{time.perf_counter() - start:.0f}s", flush=True)
+            bar.set_postfix(metric=f"{curve[-1][1]:.3f}")
+            if bar.disable:  # no terminal: log the evaluations instead of the bar
+                print(name, curve[-1], f"{time.perf_counter() - start:.0f}s", flush=True)
     key = "test_accuracy" if task == "copy" else "test_mse"
     return {
         key: curve[-1][1],
@@ -104,55 +108,77 @@ def train(task: str, method: str, args: argparse.Namespace, length: int = 10) ->
     }
 
 
+def plot(results: dict, path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = results["copy"].get(results["main_run"], {})
+    ladder = results.get("ladder", {})
+    fig, axes = plt.subplots(1, 2 if ladder else 1, figsize=(11 if ladder else 6, 4), squeeze=False)
+    for method, run in runs.items():
+        axes[0, 0].plot([c[0] for c in run["curve"]], [c[1] for c in run["curve"]], label=method)
+    axes[0, 0].axhline(results["chance"], color="grey", ls=":", lw=0.8)
+    axes[0, 0].axhline(0.9, color="grey", ls="--", lw=0.8)
+    axes[0, 0].set(xlabel="iteration", ylabel="recall accuracy", title=results["main_run"], ylim=(0, 1))
+    axes[0, 0].legend()
+    for delay, run in ladder.items():
+        axes[0, 1].plot([c[0] for c in run["curve"]], [c[1] for c in run["curve"]], label=f"T={delay}")
+    if ladder:
+        axes[0, 1].set(xlabel="iteration", ylabel="recall accuracy", title="sanity ladder: full BPTT", ylim=(0, 1))
+        axes[0, 1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=int, default=100)
-    parser.add_argument("--iterations", type=int, default=600)
-    parser.add_argument("--lengths", default="10,1", help="numbers of symbols to copy, one run each")
+    parser.add_argument("--length", type=int, default=10, help="number of symbols to copy")
+    parser.add_argument("--iterations", type=int, default=500)
+    parser.add_argument("--ladder", default="", help="delays of a full-BPTT sanity ladder, e.g. 5,10,20")
+    parser.add_argument("--ladder-iterations", type=int, default=600)
     parser.add_argument("--adding-length", type=int, default=200)
     parser.add_argument("--adding-iterations", type=int, default=0)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--k-att", type=int, default=10)
+    parser.add_argument("--k-att", type=int, default=1)
     parser.add_argument("--k-top", type=int, default=5)
-    parser.add_argument("--eps", type=float, default=1.0)
+    parser.add_argument("--eps", type=float, default=1e-3, help="renormalisation floor of the sparse attention")
     parser.add_argument("--k-trunc", type=int, default=10)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--methods", default="sab,tbptt,bptt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--loss", default="recall", choices=["recall", "all"], help="steps the copy loss covers")
-    parser.add_argument("--append", action="store_true", help="add to the runs already in sab.json")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(__file__).parent / "results")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    methods = args.methods.split(",")
     results = {
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "chance": 1 / 8,
+        "ladder": {},
         "copy": {},
         "adding": {},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "sab.json"
-    if args.append and path.exists():  # keep earlier settings' runs, keyed by their settings
-        previous = json.loads(path.read_text())
-        results["copy"] = previous["copy"]
-        results["runs_settings"] = previous.get("runs_settings", {})
-    results.setdefault("runs_settings", {})
-    for length in [int(v) for v in args.lengths.split(",")]:
-        key = f"length={length},k_att={args.k_att},k_top={args.k_top},k_trunc={args.k_trunc}"
-        results["runs_settings"][key] = results["settings"]
-        runs = results["copy"].setdefault(key, {})
-        for method in methods:
-            runs[method] = train("copy", method, args, length)
-            path.write_text(json.dumps(results, indent=1))
-    for method in methods if args.adding_iterations > 0 else []:
-        results["adding"][method] = train("adding", method, args)
+    key = f"T={args.delay},length={args.length},k_att={args.k_att},k_top={args.k_top},k_trunc={args.k_trunc}"
+    results["main_run"] = key
+    runs = results["copy"].setdefault(key, {})
+    for method in args.methods.split(","):
+        runs[method] = train("copy", method, args, args.delay, args.iterations)
         path.write_text(json.dumps(results, indent=1))
-    for key, runs in results["copy"].items():
-        for method, run in runs.items():
-            print(f"copy T={args.delay} {key} {method}: accuracy={run['test_accuracy']:.4f}")
+    for delay in [int(v) for v in args.ladder.split(",") if v]:
+        results["ladder"][str(delay)] = train("copy", "bptt", args, delay, args.ladder_iterations)
+        path.write_text(json.dumps(results, indent=1))
+    for method in args.methods.split(",") if args.adding_iterations > 0 else []:
+        results["adding"][method] = train("adding", method, args, args.delay, args.adding_iterations)
+        path.write_text(json.dumps(results, indent=1))
+    for method, run in runs.items():
+        print(f"copy {key} {method}: accuracy={run['test_accuracy']:.4f} ({run['seconds']:.0f} s)")
+    plot(results, args.out / "sab.png")
 
 
 if __name__ == "__main__":
