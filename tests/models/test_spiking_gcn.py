@@ -87,6 +87,7 @@ def test_invalid_settings_raise():
 def test_sparse_training_currents_match_the_dense_spike_trains(credit):
     x, edge_index = _graph(3)
     model = SpikingGCN(6, 3, T=9, K=1, v_threshold=0.3, credit=credit).double()
+    model.sparse_below = 1.0  # the sparse path whatever the density (mean rate here: about 0.5)
     x = x.double()
     torch.manual_seed(0)
     currents = model.sparse_currents(x, edge_index)
@@ -94,6 +95,14 @@ def test_sparse_training_currents_match_the_dense_spike_trains(credit):
     torch.testing.assert_close(currents, model.lin(model.spike_trains(x, edge_index)), rtol=0, atol=1e-12)
     torch.manual_seed(0)
     out = model(x, edge_index)  # training with gradients: the sparse path
+    calls = []
+    model.sparse_currents = lambda *args: calls.append(args) or type(model).sparse_currents(model, *args)
+    torch.manual_seed(0)
+    torch.testing.assert_close(model(x, edge_index), out, rtol=0, atol=0)
+    model.sparse_below = 0.0
+    torch.manual_seed(0)
+    torch.testing.assert_close(model(x, edge_index), out, rtol=0, atol=0)  # the dense path: the same spikes
+    assert len(calls) == 1
     F.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1])).backward()
     sparse = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
