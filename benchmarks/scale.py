@@ -166,6 +166,7 @@ def measure(num_nodes: int, num_edges: int, budget_s: float, T: int, batch_size:
     return {
         "nodes": num_nodes,
         "edges": num_edges,
+        "load_average_1min_end": os.getloadavg()[0],  # other processes share the cores
         **stats,
         "graph_build_s": build_s,
         "graph_tensors_mb": graph_mb,
