@@ -104,6 +104,7 @@ def single_process_replay(records: list[dict]) -> None:
         torch.testing.assert_close(records[0]["params"][step], _flat(model.parameters()), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Using 'NeighborSampler' without a 'pyg-lib':UserWarning")  # torch-sparse samples
 def test_two_processes_match_one_process_on_the_union_batch(tmp_path: Path) -> None:
     result = launch(SimpleNamespace(out=str(tmp_path), batch_size=7), 2, target=rank_target)
     assert result["rank"] == 0 and result["world_size"] == 2  # rank 0's document comes back
