@@ -165,6 +165,11 @@ class NodeBatches:
             range(train_nodes.numel()), num_replicas=world_size, rank=rank, shuffle=True, seed=seed
         )
         if self.kind in NODE_BATCH_MODELS:
+            if num_neighbors is not None:
+                raise ValueError(
+                    f"num_neighbors must be None for {self.kind}: it precomputes its propagation on the whole graph "
+                    f"and batches over nodes without sampling, got {num_neighbors!r}"
+                )
             self.num_neighbors: list[int] = []
             self._train = DataLoader(train_nodes, batch_size=batch_size, sampler=self.sampler)
             return

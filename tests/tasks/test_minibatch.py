@@ -199,6 +199,8 @@ def test_bad_settings(graph, monkeypatch: pytest.MonkeyPatch) -> None:
         NodeBatches(graph, model, 0, None, train)
     with pytest.raises(ValueError, match=r"one fan-out per propagation hop of the model \(3\), got \[5, 5\]"):
         NodeBatches(graph, model, 8, [5, 5], train)
+    with pytest.raises(ValueError, match="num_neighbors must be None for spiking_gcn"):
+        NodeBatches(graph, make("spiking_gcn"), 8, [5, 5], train)
     with pytest.raises(ValueError, match="positive ints or -1"):
         resolve_num_neighbors([5, 0], 2)
     with pytest.raises(ValueError, match="needs batch_size"):
