@@ -1,14 +1,14 @@
 """Forward+backward time of expmap / logmap / dist: msg.manifolds versus geoopt on the same tensors.
 
-For each manifold (Lorentz with K = -1, i.e. geoopt's ``Lorentz(k=1)``; the unit sphere, geoopt's ``SphereExact``)
-and dtype, draw N points x, y and tangent vectors u at x once, then time ``op(...).sum().backward()`` for both
-libraries (``dist_near``: pairs 0.01 R apart, where msg switches to the chord formula), alternating one run of each ``--repeat`` times after ``--warmup``, and report the ratio msg / geoopt of
-the fastest runs (below 1: msg is faster; the minimum is the estimate least disturbed by other load on a shared
-machine; medians are recorded too). Besides the times the JSON records how far the two libraries' outputs are
-apart and, for float32, each one's error against msg's formulas evaluated in float64 on the same inputs (which
-agree with geoopt's float64 to 1e-7, tests/manifolds/test_manifold_reference.py): geoopt's sphere distance clamps
-the cosine at 1 - 1e-4 in float32 (distances below 0.014 come out as 0.014), and its logarithms normalise a
-float32 projection, so a large difference there is geoopt's error.
+For each manifold (Lorentz with K = -1, i.e. geoopt's ``Lorentz(k=1)``; the unit sphere, geoopt's ``SphereExact``) and
+dtype, draw N points x, y and tangent vectors u at x once, then time ``op(...).sum().backward()`` for both libraries
+(``dist_near``: pairs 0.01 R apart, where msg switches to the chord formula), alternating one run of each ``--repeat``
+times after ``--warmup``, and report the ratio msg / geoopt of the fastest runs (below 1: msg is faster; the minimum is
+the estimate least disturbed by other load on a shared machine; medians are recorded too). Besides the times the JSON
+records how far the two libraries' outputs are apart and, for float32, each one's error against msg's formulas evaluated
+in float64 on the same inputs (which agree with geoopt's float64 to 1e-7, tests/manifolds/test_manifold_reference.py):
+geoopt's sphere distance clamps the cosine at 1 - 1e-4 in float32 (distances below 0.014 come out as 0.014), and its
+logarithms normalise a float32 projection, so a large difference there is geoopt's error.
 
     python benchmarks/manifold_ops.py --threads 1     # N = 1e5, D = 32, float32 and float64, CPU time
     python benchmarks/manifold_ops.py --device cuda   # on a GPU (wall time)
