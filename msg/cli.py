@@ -99,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
-    from msg.tasks.config import SPLITS, TASKS, TrainConfig
+    from msg.tasks.config import DECODERS, SPLITS, TASKS, TrainConfig
 
     d = TrainConfig()
     parser = subparsers.add_parser(
@@ -133,6 +133,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--fixed-split", dest="fixed_split", action="store_true", help="one split for all runs (paper protocol)")
     add("--train-frac", dest="train_frac", type=float, help=f"random split: train fraction [{d.train_frac}]")
     add("--val-frac", dest="val_frac", type=float, help=f"random split: validation fraction [{d.val_frac}]")
+    add("--decoder", choices=DECODERS, help=f"link scores: fd (Fermi-Dirac on distance) or cosine [{d.decoder}]")
     add("--fd-r", dest="fd_r", type=float, help=f"Fermi-Dirac radius (lp) [{d.fd_r}]")
     add("--fd-t", dest="fd_t", type=float, help=f"Fermi-Dirac temperature (lp) [{d.fd_t}]")
     add(

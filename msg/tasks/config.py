@@ -17,6 +17,7 @@ from typing import Any
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 TASKS = ("nc", "lp")
 SPLITS = ("auto", "public", "random")
+DECODERS = ("fd", "cosine")  # link-prediction decoders: msg.nn.FermiDiracDecoder, msg.nn.CosineDecoder
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrainConfig:
     val_frac: float = 0.1
     lp_val: float = 0.05
     lp_test: float = 0.1
+    decoder: str = "fd"
     fd_r: float = 2.0
     fd_t: float = 1.0
     batch_size: int | None = None
@@ -61,6 +63,8 @@ class TrainConfig:
         """Check values a run would otherwise trip over late; return ``self``."""
         if self.task not in TASKS:
             raise ValueError(f"TrainConfig: task must be one of {TASKS}, got {self.task!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"TrainConfig: decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.split not in SPLITS:
             raise ValueError(f"TrainConfig: split must be one of {SPLITS}, got {self.split!r}")
         for name in ("T", "hidden", "epochs", "runs", "eval_every"):

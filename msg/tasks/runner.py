@@ -111,10 +111,14 @@ def build_model(cfg: TrainConfig, in_channels: int, out_channels: int | None) ->
 
 
 def link_decoder(cfg: TrainConfig, model: nn.Module) -> nn.Module:
-    """The edge decoder for a model: Fermi-Dirac on the distance of the model's manifold."""
-    from msg.nn.decoders import FermiDiracDecoder
+    """The edge decoder for a model on its manifold: Fermi-Dirac on the distance (``fd``) or the cosine of the
+    tangent vectors at the origin (``cosine``, the MSG authors' Lorentz scoring)."""
+    from msg.nn.decoders import CosineDecoder, FermiDiracDecoder
 
-    return FermiDiracDecoder(getattr(model, "manifold", "euclidean"), r=cfg.fd_r, t=cfg.fd_t)
+    manifold = getattr(model, "manifold", "euclidean")
+    if cfg.decoder == "cosine":
+        return CosineDecoder(manifold)
+    return FermiDiracDecoder(manifold, r=cfg.fd_r, t=cfg.fd_t)
 
 
 def count_parameters(module: nn.Module) -> int:
