@@ -133,6 +133,12 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
     add("--fixed-split", dest="fixed_split", action="store_true", help="one split for all runs (paper protocol)")
     add("--train-frac", dest="train_frac", type=float, help=f"random split: train fraction [{d.train_frac}]")
     add("--val-frac", dest="val_frac", type=float, help=f"random split: validation fraction [{d.val_frac}]")
+    add(
+        "--normalize-features",
+        dest="normalize_features",
+        action="store_true",
+        help="divide each node's features by their (absolute) sum, as HGCN does [off]",
+    )
     add("--decoder", choices=DECODERS, help=f"link scores: fd (Fermi-Dirac on distance) or cosine [{d.decoder}]")
     add("--fd-r", dest="fd_r", type=float, help=f"Fermi-Dirac radius (lp) [{d.fd_r}]")
     add("--fd-t", dest="fd_t", type=float, help=f"Fermi-Dirac temperature (lp) [{d.fd_t}]")

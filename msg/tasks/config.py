@@ -51,6 +51,7 @@ class TrainConfig:
     lp_val: float = 0.05
     lp_test: float = 0.1
     decoder: str = "fd"
+    normalize_features: bool = False
     fd_r: float = 2.0
     fd_t: float = 1.0
     batch_size: int | None = None

@@ -595,7 +595,18 @@ def load_task_data(cfg: TrainConfig) -> tuple[Data, OGBTask | None]:
         raise ValueError(f"dataset {cfg.dataset!r} has no nodes or no edges")
     if not torch.isfinite(data.x).all():
         raise ValueError(f"dataset {cfg.dataset!r}: node features contain NaN or Inf")
+    if cfg.normalize_features:
+        data = copy.copy(data)
+        data.x = normalize_rows(data.x)
     return data, ogb
+
+
+def normalize_rows(x: Tensor) -> Tensor:
+    """Each row divided by the sum of its absolute values (rows of zeros stay zero): bag-of-words counts become
+    frequencies, as HGCN's and PyG's ``NormalizeFeatures`` preprocessing does (for non-negative features, the same)."""
+    if x.layout != torch.strided:
+        x = x.to_dense()
+    return x / x.abs().sum(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
 
 
 def _ogb_protocol(ogb: OGBTask) -> dict[str, Any]:
