@@ -81,10 +81,13 @@ def _train(args: argparse.Namespace) -> int:
     if args.save_model is not None and Path(args.save_model).exists() and not (args.overwrite or resuming):
         raise ValueError(f"--save-model {args.save_model} exists; pass --overwrite to replace it (nothing was run)")
     save_to = None if args.save_model is None else Path(args.save_model)
-    results = run(
-        cfg, progress=not args.no_progress, save_model_to=save_to, out=out, resume=args.resume,
-        overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
-    )
+    if cfg.nproc > 1:
+        results = _train_data_parallel(cfg, args, out)
+    else:
+        results = run(
+            cfg, progress=not args.no_progress, save_model_to=save_to, out=out, resume=args.resume,
+            overwrite=args.overwrite, checkpoint_every=args.checkpoint_every,
+        )
     metric = results["metric"]
     seeds = [r["seed"] for r in results["runs"]]
     print(
@@ -96,6 +99,22 @@ def _train(args: argparse.Namespace) -> int:
         f"results: {out}"
     )
     return 0
+
+
+def _train_data_parallel(cfg, args: argparse.Namespace, out) -> dict:
+    """``--nproc N``: N local processes (msg.tasks.distributed.launch), rank 0's results written to ``out``."""
+    from msg.tasks.distributed import launch
+    from msg.tasks.runner import write_json_atomic
+
+    for flag, value in (("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every),
+                        ("--save-model", args.save_model)):
+        if value:
+            raise ValueError(f"{flag} is not supported with --nproc {cfg.nproc} (nothing was run)")
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"{out} exists; pass --overwrite to replace it (nothing was run)")
+    results = launch(cfg, cfg.nproc)
+    write_json_atomic(out, results)
+    return results
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
@@ -151,7 +170,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
         "--num-neighbors", dest="num_neighbors", type=int, nargs="+", metavar="K",
         help="neighbours sampled per layer for mini-batches, e.g. 15 10 (-1 = all) [all]; recorded, not yet used",
     )
-    add("--nproc", type=int, help=f"data-parallel processes [{d.nproc}]; recorded in the config, not yet used")
+    add("--nproc", type=int, help=f"data-parallel processes on this machine (needs --batch-size) [{d.nproc}]")
     add("--root", help="data root [$MSG_DATA, else the user cache]")
     add("--config", help="JSON config file, or a shipped name such as nc_photo_lorentz")
     parser.add_argument("--out", default=None, help="results JSON [results/<task>_<dataset>_..._<time>.json]")

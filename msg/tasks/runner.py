@@ -414,6 +414,14 @@ def train_node_classification(
     and the history. ``ogb`` scores with ogb's evaluator; ``checkpoint`` saves / resumes the run."""
     torch.manual_seed(seed)
     split = _node_split(cfg, data, seed)
+    if cfg.batch_size is not None:  # neighbour-sampled mini-batches (msg.tasks.minibatch), also under --nproc
+        if ogb is not None and ogb.multi_label:
+            raise ValueError(f"--batch-size: mini-batch training of the multi-label {cfg.dataset!r} is not supported")
+        if checkpoint is not None and checkpoint.every is not None:
+            raise ValueError("--checkpoint-every is not supported with --batch-size (finished runs still resume)")
+        from msg.tasks.minibatch import train_node_classification_minibatch
+
+        return train_node_classification_minibatch(cfg, data, split, seed)
     model = build_model(cfg, data.num_features, node_outputs(data, ogb))
     optimizer = _optimizer(cfg, model.parameters())
     x, edge_index, y = split.x, split.edge_index, split.y
@@ -538,6 +546,10 @@ def load_model(path: Path) -> tuple[nn.Module, TrainConfig]:
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, cfg
+
+
+ENERGY_MAX_NODES = 200_000
+"""Mini-batch runs on larger graphs skip the energy estimate (it needs one forward over the whole graph)."""
 
 
 @torch.no_grad()
@@ -712,6 +724,8 @@ def run(
                     raise ValueError(f"{path} exists; pass --overwrite to replace it or --resume to continue it "
                                      "(nothing was run)")
             ckpt.unlink(missing_ok=True)  # a stale checkpoint of an earlier job must never be resumed
+    if cfg.batch_size is not None and cfg.task != "nc":
+        raise ValueError(f"--batch-size: mini-batch training covers node classification only, got task={cfg.task!r}")
     data, ogb = load_task_data(cfg)
     train_one = train_node_classification if cfg.task == "nc" else train_link_prediction
     bar = tqdm(range(len(runs), cfg.runs), desc=f"{cfg.model} {cfg.task} {cfg.dataset}", disable=not progress or None)
@@ -721,7 +735,10 @@ def run(
         result = train_one(cfg, data, seed, ogb=ogb, checkpoint=checkpoint)
         model = result.pop("model")
         if energy is None:
-            energy = inference_energy(model, data)
+            # a full-graph forward: skipped for graphs that are trained in mini-batches because they are large
+            large = cfg.batch_size is not None and data.num_nodes > ENERGY_MAX_NODES
+            skipped = {"skipped": f"mini-batch run on {data.num_nodes} nodes"}
+            energy = skipped if large else inference_energy(model, data)
             if save_model_to is not None:
                 out_channels = node_outputs(data, ogb) if cfg.task == "nc" else None
                 save_model(save_model_to, model, cfg, data.num_features, out_channels)
