@@ -146,8 +146,8 @@ EXPLANATIONS: dict[tuple[str, str, str], str] = {
         "Training collapses, not a short budget: Photo's raw bag-of-words rows sum to 259 on average, the first "
         "Adam steps at lr 0.01 overshoot (measured on seed 0: loss 13.6 at epoch 0, 345 at epoch 1), by epoch 4 "
         "only 0.03% of the first layer's ReLUs are active and none from epoch 6, so all embeddings coincide and "
-        "the AUC is 0.50. Row-normalised features or a smaller learning rate would probably avoid it (not tried: "
-        "msg's runner feeds raw features to every model, and nothing is tuned per dataset here). HGCN, which "
+        "the AUC is 0.50. Row-normalised features (`normalize_features`, off for every model here) or a smaller "
+        "learning rate would probably avoid it (not tried: nothing is tuned per dataset here). HGCN, which "
         "normalises its input rows itself, does not collapse on the same split."
     ),
     ("hgcn", "nc", "photo"): (
@@ -273,7 +273,7 @@ NOTES = """
   settings), not from these splits.
 - Link prediction scores an edge with the Fermi-Dirac decoder (r=2, t=1) on the embeddings' distance for every
   model (hyperbolic for HGCN, Euclidean otherwise); training negatives are redrawn every epoch. Node features are
-  the raw bag-of-words rows for every model (msg's runner does not normalise them).
+  the raw bag-of-words rows for every model (the runner's default, `normalize_features=False`).
 - Settings: one configuration per model for both datasets (benchmarks/compare_models.py, `CONFIGS`), the models'
   published defaults; nothing is tuned per dataset.
 - SpikeGCL is self-supervised: its encoder learns from the contrastive loss only, and the reported score is a
