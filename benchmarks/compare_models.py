@@ -283,7 +283,8 @@ NOTES = """
   are 3 runs of at most 200 epochs, and the rows here ran with the runs and epochs in the second table (far fewer
   epochs than the models' papers use: that alone explains rows still improving at their last evaluation).
 - MSG's row is read from benchmarks/results/reproduce_msg.json (the authors' configs, not rerun here); its
-  link-prediction gap is discussed in reproduce_msg.md.
+  link-prediction rows may use another decoder than the Fermi-Dirac one used for the baselines here (the
+  `config.decoder` of those rows; reproduce_msg.md says which).
 - Epoch time: median training step (forward, auxiliary loss, backward, optimizer step), one thread, on a loaded
   shared machine, so only rough. Energy: one inference forward over the whole graph, msg.ops.energy's 45 nm
   estimate (ACs for binary inputs, MACs otherwise; graph aggregations and exp/log maps are not counted).
