@@ -10,7 +10,21 @@ from torch import Tensor, nn
 from msg.manifolds import get_manifold
 
 
-class FermiDiracDecoder(nn.Module):
+class _EdgeDecoder(nn.Module):
+    """What every edge decoder shares: the edge-index check and ``forward = sigmoid(logits)``."""
+
+    def _check_edges(self, edges: Tensor) -> None:
+        if edges.dim() != 2 or edges.size(0) != 2:
+            raise ValueError(f"{type(self).__name__}: expected edges of shape [2, E], got {tuple(edges.shape)}")
+
+    def logits(self, z: Tensor, edges: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: Tensor, edges: Tensor) -> Tensor:
+        return self.logits(z, edges).sigmoid()
+
+
+class FermiDiracDecoder(_EdgeDecoder):
     r"""Edge probability from the manifold distance of the two end states (Fermi-Dirac distribution).
 
     Krioukov et al., "Hyperbolic Geometry of Complex Networks", Phys. Rev. E 2010; used for link prediction by
@@ -39,19 +53,15 @@ class FermiDiracDecoder(nn.Module):
 
     def logits(self, z: Tensor, edges: Tensor) -> Tensor:
         """:math:`(r - d^2) / t`, the pre-sigmoid score (use with ``binary_cross_entropy_with_logits``)."""
-        if edges.dim() != 2 or edges.size(0) != 2:
-            raise ValueError(f"FermiDiracDecoder: expected edges of shape [2, E], got {tuple(edges.shape)}")
+        self._check_edges(edges)
         d = self.manifold.dist(z[edges[0]], z[edges[1]])
         return (self.r - d * d) / self.t
-
-    def forward(self, z: Tensor, edges: Tensor) -> Tensor:
-        return self.logits(z, edges).sigmoid()
 
     def __repr__(self) -> str:
         return f"FermiDiracDecoder(manifold={self.manifold!r}, r={self.r:g}, t={self.t:g})"
 
 
-class CosineDecoder(nn.Module):
+class CosineDecoder(_EdgeDecoder):
     r"""Edge score from the cosine similarity of the two end states read in the tangent space at the origin.
 
     .. math::
@@ -81,13 +91,9 @@ class CosineDecoder(nn.Module):
 
     def logits(self, z: Tensor, edges: Tensor) -> Tensor:
         r""":math:`s \cos`, the pre-sigmoid score (use with ``binary_cross_entropy_with_logits``)."""
-        if edges.dim() != 2 or edges.size(0) != 2:
-            raise ValueError(f"CosineDecoder: expected edges of shape [2, E], got {tuple(edges.shape)}")
+        self._check_edges(edges)
         u = self.manifold.logmap0(z)
         return self.scale * F.cosine_similarity(u[edges[0]], u[edges[1]], dim=-1)
-
-    def forward(self, z: Tensor, edges: Tensor) -> Tensor:
-        return self.logits(z, edges).sigmoid()
 
     def __repr__(self) -> str:
         return f"CosineDecoder(manifold={self.manifold!r}, scale={self.scale:g})"
