@@ -79,10 +79,10 @@ def initial_state(
 
 
 def _lif_charge(x: Tensor, v: Tensor, tau: Scalar, v_reset: float | None, decay_input: bool) -> Tensor:
-    v_rest = 0.0 if v_reset is None else v_reset
+    leak = v if v_reset is None or v_reset == 0.0 else v - v_reset  # v - v_r; skipping "- 0.0" changes no value
     if decay_input:
-        return v + (x - (v - v_rest)) / tau
-    return v - (v - v_rest) / tau + x
+        return v + (x - leak) / tau
+    return v - leak / tau + x
 
 
 def _fire_reset(

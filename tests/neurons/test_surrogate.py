@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from msg.neurons import SURROGATES, ATan, FastSigmoid, Rectangle, Sigmoid, SpikeFunction, Triangle, get_surrogate
+from msg.neurons.surrogate import heaviside
 
 ALL = [Sigmoid, ATan, Triangle, FastSigmoid, Rectangle]
 
@@ -39,6 +40,27 @@ def test_forward_is_exact_heaviside_in_input_dtype(cls, dtype):
     z = cls()(x)
     assert z.dtype == dtype
     assert z.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_heaviside_equals_comparison_cast_for_every_value_and_layout(dtype):
+    special = torch.tensor([-0.0, 0.0, float("nan"), float("inf"), -float("inf"), 1e-30, -1e-30])
+    x = torch.cat([torch.randn(500), special]).to(dtype).reshape(13, 39).t()  # non-contiguous
+    z = heaviside(x)
+    assert z.dtype == dtype and z.stride() == x.stride()
+    assert torch.equal(z, (x >= 0).to(dtype))
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_without_autograd_the_spike_skips_the_function_and_has_no_graph(cls):
+    x = torch.randn(64, requires_grad=True)
+    with torch.no_grad():
+        z = cls()(x)
+    assert z.grad_fn is None and not z.requires_grad
+    assert torch.equal(z, (x.detach() >= 0).float())
+    plain = cls()(x.detach())  # an input that needs no gradient: no graph either
+    assert plain.grad_fn is None and torch.equal(plain, z)
+    assert cls()(x).grad_fn is not None  # with autograd the surrogate Function runs
 
 
 @pytest.mark.parametrize("cls", ALL)
