@@ -62,7 +62,13 @@ class HypLinear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # torch.nn.Linear's initialisation
+        r"""Chami et al.'s initialisation (their HypLinear): Xavier-uniform weights with gain :math:`\sqrt 2`, zero
+        bias. On Photo (F = 745) its bound, 0.12, is 3.3 times torch.nn.Linear's :math:`1/\sqrt F`, used before:
+        the input rows sum to 1, so the feature part of the first layer's output is small beside its bias (which
+        Adam moves by lr per step whatever the input), and the validation accuracy stayed at one or two classes'
+        share (0.24-0.45) for 30 epochs (Photo, seed 0, 50 epochs: test 53.9 with torch's initialisation, 77.2
+        with this one)."""
+        nn.init.xavier_uniform_(self.weight, gain=2**0.5)
         nn.init.zeros_(self.bias)
 
     def forward(self, v: Tensor) -> Tensor:

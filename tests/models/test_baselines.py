@@ -95,6 +95,16 @@ def test_hgcn_layer_matches_its_formula():
     assert manifold.check_point_on_manifold(out)
 
 
+def test_hgcn_initialises_as_chami_et_al():
+    # Xavier-uniform with gain sqrt(2), as their HypLinear; torch.nn.Linear's bound 1/sqrt(F) is 3.3 times smaller
+    # on Photo's 745 features and left the first layer's feature signal far below its bias (hgcn.HypLinear)
+    torch.manual_seed(0)
+    layer = hgcn.HypLinear(745, 64, Lorentz())
+    bound = 2**0.5 * (6 / (745 + 64)) ** 0.5
+    assert 0.9 * bound < layer.weight.abs().max() <= bound
+    assert torch.equal(layer.bias, torch.zeros(64))
+
+
 def test_hgcn_normalises_its_input_rows():
     torch.manual_seed(0)
     model = hgcn.HGCN(6, 8, 3, dropout=0.0)
