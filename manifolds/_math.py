@@ -219,10 +219,11 @@ class _ArcSqrt(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         s, root = ctx.saved_tensors
-        # d/ds = 1 / (2 sqrt(s) sqrt(1 +- s)): 0 (the subgradient) at s = 0, and 1 - s >= EPS^2 at the cut locus
-        other = (1 + s) if ctx.hyperbolic else (1 - s).clamp_min(eps(s.dtype) ** 2)
-        denom = 2 * root * other.sqrt()
-        return torch.where(root > 0, grad / torch.where(root > 0, denom, 1.0), 0.0), None
+        # d/ds = 1 / (2 sqrt(s) sqrt(1 +- s)): 0 (the subgradient) at s = 0, and 1 - s >= EPS^2 at the cut locus;
+        # sqrt(s (1 +- s)) in one root, in place, to keep the pass over the batch short
+        other = (1 + s) if ctx.hyperbolic else (1 - s).clamp_min_(eps(s.dtype) ** 2)
+        denom = other.mul_(s).sqrt_()  # zero exactly where s is
+        return torch.where(denom > 0, grad / denom.mul_(2).masked_fill_(denom == 0, 1.0), 0.0), None
 
 
 def asin_sqrt(s: torch.Tensor) -> torch.Tensor:
@@ -247,6 +248,33 @@ def _unbroadcast(grad: torch.Tensor, like: torch.Tensor | torch.Size) -> torch.T
     return grad if isinstance(like, torch.Size) else grad.to(like.dtype)
 
 
+def rowdot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``sum(u * v, -1)`` (``torch.linalg.vecdot``), computed as a batched ``[1, D] @ [D, 1]`` product when that is
+    faster: on a CPU, for equal contiguous float32/float64 shapes with many rows and a short last dimension, the
+    reduction of ``vecdot`` materialises ``u * v`` and costs 1.1x-2.2x more (one thread, 1e5 x 33: 2.6 vs 1.6 ms in
+    float32, 5.2 vs 2.4 ms in float64; at 2000 x 1025 or 16 rows ``vecdot`` is the faster). Forward only: callers
+    own the backward."""
+    if (
+        u.device.type == "cpu"
+        and u.shape == v.shape
+        and u.dim() >= 2
+        and u.dtype in (torch.float32, torch.float64)
+        and v.dtype == u.dtype
+        and u.shape[-1] <= ROWDOT_MAX_DIM
+        and u.numel() >= ROWDOT_MIN_ROWS * u.shape[-1]
+        and u.is_contiguous()
+        and v.is_contiguous()
+    ):
+        return torch.matmul(u.unsqueeze(-2), v.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+    return torch.linalg.vecdot(u, v)
+
+
+ROWDOT_MIN_ROWS = 4096
+""":func:`rowdot` uses the batched product from this many rows on (below it the call overhead dominates)."""
+ROWDOT_MAX_DIM = 256
+""":func:`rowdot` uses the batched product up to this last dimension (beyond it ``vecdot`` streams faster)."""
+
+
 class _Form(torch.autograd.Function):
     """``sum_i s_i u_i v_i`` over the last dimension, ``s = (-1, 1, ..., 1)`` (Minkowski) or all ones."""
 
@@ -255,9 +283,9 @@ class _Form(torch.autograd.Function):
         ctx.minkowski, ctx.same = minkowski, u is v
         ctx.save_for_backward(u) if ctx.same else ctx.save_for_backward(u, v)
         if not minkowski:
-            return torch.linalg.vecdot(u, v)
+            return rowdot(u, v)
         # the full contiguous dot product and one strided column, rather than a dot over the strided [..., 1:]
-        return torch.linalg.vecdot(u, v) - 2 * (u[..., 0] * v[..., 0])
+        return rowdot(u, v) - 2 * (u[..., 0] * v[..., 0])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -297,7 +325,7 @@ class _HalfChord(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.minkowski = minkowski
         delta = y - x
-        chord = torch.linalg.vecdot(delta, delta).unsqueeze(-1)
+        chord = rowdot(delta, delta).unsqueeze(-1)
         rows = xr = yr = direct = None
         if minkowski:
             x0, y0 = x[..., :1].contiguous(), y[..., :1].contiguous()  # strided columns: read once
@@ -309,7 +337,7 @@ class _HalfChord(torch.autograd.Function):
                 rows = use_direct.reshape(-1).nonzero().squeeze(-1)
                 xr = x.expand_as(delta).reshape(-1, n)[rows]
                 yr = y.expand_as(delta).reshape(-1, n)[rows]
-                direct = torch.linalg.vecdot(xr, yr) - 2 * xr[:, 0] * yr[:, 0]
+                direct = rowdot(xr, yr) - 2 * xr[:, 0] * yr[:, 0]
         h = k / 4 * chord
         if rows is not None:
             h.view(-1)[rows] = (1 - k * direct) / 2
@@ -381,15 +409,16 @@ class _DirectHalfChord(torch.autograd.Function):
     def backward(ctx, grad_h):
         x, y, k, direct, rows, chord, delta = ctx.saved_tensors
         shape = grad_h.shape[:-1] + (max(x.shape[-1], y.shape[-1]),)
-        # direct rows: dh/dy = -K/2 J x, dh/dx = -K/2 J y; chord rows: dh/dy = K/2 J (y - x) = -dh/dx
-        c = grad_h * (k / 2)
-        grad_y = torch.mul(x, -c).expand(shape).contiguous()
-        grad_x = torch.mul(y, -c).expand(shape).contiguous()
+        # direct rows: dh/dy = -K/2 J x, dh/dx = -K/2 J y; chord rows: dh/dy = K/2 J (y - x) = -dh/dx (c = -K/2 g)
+        c = grad_h * (k / -2)
+        grad_y, grad_x = torch.mul(x, c), torch.mul(y, c)
+        if grad_y.shape != shape:  # broadcasting left a dimension of size 1: fill it, the rows are indexed below
+            grad_y, grad_x = grad_y.expand(shape).contiguous(), grad_x.expand(shape).contiguous()
         if rows is not None:
             n = shape[-1]
             step = c.reshape(-1).index_select(0, rows).unsqueeze(-1) * delta
-            grad_y.view(-1, n).index_copy_(0, rows, step)
-            grad_x.view(-1, n).index_copy_(0, rows, step.neg_())
+            grad_x.view(-1, n).index_copy_(0, rows, step)
+            grad_y.view(-1, n).index_copy_(0, rows, step.neg_())
         if ctx.minkowski:
             grad_y[..., 0].neg_()
             grad_x[..., 0].neg_()
@@ -411,7 +440,7 @@ def _rows(t: torch.Tensor, shape: torch.Size, rows: torch.Tensor) -> torch.Tenso
 
 def _chord(delta: torch.Tensor, minkowski: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """``(<delta, delta>, |delta|^2)`` over the last dimension (the form, and the Euclidean square for the bound)."""
-    sq = torch.linalg.vecdot(delta, delta)
+    sq = rowdot(delta, delta)
     return (sq - 2 * delta[..., 0].square() if minkowski else sq), sq
 
 
@@ -424,7 +453,7 @@ SAMPLE_ROWS = 256
 def _close_pairs(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, minkowski: bool):
     """``(<x, y>, h from it, x_0 y_0, mask of the pairs too close for it)``, all ``[..., 1]`` and without grad."""
     with torch.no_grad():
-        direct = torch.linalg.vecdot(x, y).unsqueeze(-1)
+        direct = rowdot(x, y).unsqueeze(-1)
         x0y0 = None
         if minkowski:
             x0y0 = x[..., :1] * y[..., :1]

@@ -108,3 +108,33 @@ def test_large_batches_decide_from_a_sample_and_agree(name, monkeypatch):
         h = _math.dist_half_chord(x, y, m.curvature, minkowski=minkowski)
         torch.testing.assert_close(h, half_chord(x, y, m.curvature, minkowski=minkowski)[0], rtol=1e-12, atol=0)
         assert bool(full) == expect_full
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "shape_u, shape_v",
+    [
+        ((5000, 33), (5000, 33)),  # the batched-product path
+        ((2, 3000, 7), (2, 3000, 7)),  # more batch dimensions, same path
+        ((100, 33), (100, 33)),  # few rows: vecdot
+        ((5000, 300), (5000, 300)),  # long last dimension: vecdot
+        ((5000, 1, 9), (1, 4, 9)),  # broadcasting: vecdot
+        ((7,), (7,)),  # a single vector
+    ],
+)
+def test_rowdot_equals_vecdot_on_every_path(dtype, shape_u, shape_v):
+    g = torch.Generator().manual_seed(0)
+    u = torch.randn(shape_u, generator=g).to(dtype)
+    v = torch.randn(shape_v, generator=g).to(dtype)
+    expected = torch.linalg.vecdot(u.double(), v.double())
+    got = _math.rowdot(u, v)
+    assert got.dtype == dtype and got.shape == expected.shape
+    tol = {torch.float16: 5e-2, torch.bfloat16: 2e-1, torch.float32: 1e-4, torch.float64: 1e-12}[dtype]
+    torch.testing.assert_close(got.double(), expected, rtol=tol, atol=tol * shape_u[-1])
+
+
+def test_rowdot_on_a_non_contiguous_input_falls_back_and_agrees():
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(33, 6000, generator=g, dtype=F64).t()  # [6000, 33], not contiguous
+    v = torch.randn(6000, 33, generator=g, dtype=F64)
+    torch.testing.assert_close(_math.rowdot(u, v), torch.linalg.vecdot(u, v), rtol=0, atol=0)
