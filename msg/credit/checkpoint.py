@@ -30,7 +30,10 @@ choice, running a segment of :math:`t` steps with its graph in one go when its a
 states, here as leaves of the recursion). The policy then spends the budget on a few long leaves instead of many
 one-step backward calls: on the recurrent network of ``benchmarks/credit_memory_time.py`` (T = 1000, 50 slots,
 95% of BPTT's saved activations spared either way) HSM needs 2,948 step evaluations and alpha = 1.13 needs 1,986,
-which cut the time per iteration from about x1.9 BPTT's to x1.3-1.5 (two runs on a shared machine).
+which cut the time per iteration from x2.2 BPTT's to x1.27-1.29 (two runs, median of 5 rounds of thread CPU time).
+The floor is set by the graph-free forward: with every step evaluated about twice, the time is BPTT's times
+:math:`1 + F_0 / (F + B)` (:math:`F_0` a step without autograd, :math:`F`, :math:`B` with it and its backward),
+so a cheap no-grad step (the spike skips its surrogate Function there) matters as much as the policy.
 ``alpha=None`` is BPTT-HSM exactly.
 
 The recomputing :class:`torch.autograd.Function` routes gradients by hand, so every tensor the step closes over
