@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from msg.datasets import load_dataset
 from msg.manifolds import Euclidean, Lorentz
 
+import msg.ops.aggregate
 import msg.tasks.runner
 from msg.cli import main
 from msg.models import ann, hgcn, spikenet
@@ -110,6 +111,27 @@ def test_hgcn_normalises_its_input_rows():
     model = hgcn.HGCN(6, 8, 3, dropout=0.0)
     x = _x()
     torch.testing.assert_close(model(x, EDGES), model(3 * x, EDGES))
+
+
+def test_hgcn_sparse_input_matches_the_lifted_dense_formula():
+    # the first layer reads x itself (log_o(exp_o(x)) = x), as a sparse matrix below sparse_below non-zeros
+    torch.manual_seed(0)
+    model = hgcn.HGCN(6, 8, 3, dropout=0.0)
+    x = _x()
+    m = model.manifold
+    h = m.expmap0(m.tangent0((x / x.sum(1, keepdim=True)).double()))
+    for i, layer in enumerate(model.layers):
+        a = msg.ops.aggregate.propagate(model.adjacency(EDGES, 5), model.log0(layer(model.log0(h))))
+        h = m.expmap0(m.tangent0(torch.relu(a) if i == 0 else a))
+    expected = model.readout(model.log0(h).float())
+    for below in (0.0, 1.0):
+        model.sparse_below, model._input = below, None
+        out = model(x, EDGES)
+        assert model._input[1].is_sparse == (below == 1.0)
+        torch.testing.assert_close(out, expected)
+        out.sum().backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+        model.zero_grad()
 
 
 def test_ann_energy_counts_multiply_accumulates():
