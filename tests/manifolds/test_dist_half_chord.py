@@ -138,3 +138,14 @@ def test_rowdot_on_a_non_contiguous_input_falls_back_and_agrees():
     u = torch.randn(33, 6000, generator=g, dtype=F64).t()  # [6000, 33], not contiguous
     v = torch.randn(6000, 33, generator=g, dtype=F64)
     torch.testing.assert_close(_math.rowdot(u, v), torch.linalg.vecdot(u, v), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(5000, 33), (3, 7), (0, 4), (9,)])
+def test_rowdot_of_a_tensor_with_itself_is_its_squared_norm(dtype, shape):
+    u = torch.randn(shape, generator=torch.Generator().manual_seed(2)).to(dtype)
+    expected = torch.linalg.vecdot(u.double(), u.double())
+    got = _math.rowdot(u, u)
+    assert got.dtype == dtype and got.shape == expected.shape
+    rtol = {torch.float16: 4e-3, torch.bfloat16: 3e-2, torch.float32: 1e-6, torch.float64: 1e-15}[dtype]
+    torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=0)
