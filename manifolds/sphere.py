@@ -118,6 +118,13 @@ class Sphere(CurvedManifold):
     def _dist_from_half_chord(self, h: Tensor) -> Tensor:
         return 2 * self.radius * _math.asin_sqrt(h)
 
+    def dist(self, x: Tensor, y: Tensor, *, keepdim: bool = False) -> Tensor:
+        if self.curvature.requires_grad and torch.is_grad_enabled():  # the chained path differentiates in K too
+            return super().dist(x, y, keepdim=keepdim)
+        self._validate("dist", x=x, y=y)
+        d = _math.sphere_dist(x, y, self.radius.detach())
+        return d if keepdim else d.squeeze(-1)
+
     def _one_plus_cos(self, x: Tensor, y: Tensor) -> Tensor:
         # 1 + cos(theta) = K |x + y|^2 / 2: exact near the antipode, where 1 + K <x, y> cancels.
         s = x + y

@@ -149,3 +149,57 @@ def test_rowdot_of_a_tensor_with_itself_is_its_squared_norm(dtype, shape):
     assert got.dtype == dtype and got.shape == expected.shape
     rtol = {torch.float16: 4e-3, torch.bfloat16: 3e-2, torch.float32: 1e-6, torch.float64: 1e-15}[dtype]
     torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=0)
+
+
+def _chained_sphere_dist(m, x, y):
+    """The generic path: half chord, then ``2R asin(sqrt(h))`` (what ``sphere_dist`` fuses)."""
+    return 2 * m.radius * _math.asin_sqrt(_math.dist_half_chord(x, y, m.curvature))
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_fused_sphere_distance_equals_the_chained_one_in_value_and_gradient(regime, monkeypatch):
+    m = Sphere(0.7)
+    x, y = _pairs(m, *REGIMES[regime], seed=5)
+    taken = []
+    for fn in ("_SphereChordDist", "_SphereDirectDist"):
+        cls = getattr(_math, fn)
+        counted = (lambda f, name: lambda *a: taken.append(name) or f(*a))(cls.apply, fn)
+        monkeypatch.setattr(cls, "apply", counted)
+    a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+    fused = _math.sphere_dist(a, b, m.radius)
+    ga, gb = torch.autograd.grad(fused.sum(), (a, b))
+    c, d = x.clone().requires_grad_(), y.clone().requires_grad_()
+    chained = _chained_sphere_dist(m, c, d)
+    gc, gd = torch.autograd.grad(chained.sum(), (c, d))
+    torch.testing.assert_close(fused, chained, rtol=1e-12, atol=0)
+    torch.testing.assert_close((ga, gb), (gc, gd), rtol=1e-10, atol=1e-12)
+    n_near, n_far = REGIMES[regime]
+    assert taken == ["_SphereChordDist" if n_near / (n_near + n_far) > 0.1 else "_SphereDirectDist"]
+    assert gradcheck(lambda p, q: _math.sphere_dist(p, q, m.radius.double()), (a, b))
+
+
+def test_fused_sphere_distance_broadcasts_and_is_finite_at_coincident_and_antipodal_points():
+    m = Sphere(0.7)
+    x, y = _pairs(m, 2, 6, seed=6)
+    for p, q in ((x[:1], y), (x, y[3])):
+        args = (p.detach().requires_grad_(), q.detach().requires_grad_())
+        expected = _chained_sphere_dist(m, *args)
+        torch.testing.assert_close(_math.sphere_dist(*args, m.radius), expected, rtol=1e-12, atol=0)
+        assert gradcheck(lambda u, v: _math.sphere_dist(u, v, m.radius.double()), args)
+    for p, q in ((x, x.clone()), (x, -x)):  # coincident (subgradient 0) and antipodal (distance pi R)
+        p, q = p.detach().requires_grad_(), q.detach().requires_grad_()
+        d = _math.sphere_dist(p, q, m.radius)
+        gp, gq = torch.autograd.grad(d.sum(), (p, q))
+        assert torch.isfinite(gp).all() and torch.isfinite(gq).all()
+        expected = 0.0 if torch.equal(p, q) else torch.pi * m.radius.item()
+        torch.testing.assert_close(d, torch.full_like(d, expected), rtol=1e-7, atol=1e-7)
+
+
+def test_sphere_dist_with_a_learnable_curvature_still_differentiates_it():
+    m = Sphere(0.7, learnable=True)
+    x, y = _pairs(Sphere(0.7), 3, 5, seed=7)
+    m.dist(x, y).sum().backward()
+    (param,) = m.parameters()
+    assert param.grad is not None and torch.isfinite(param.grad) and param.grad != 0
+    with torch.no_grad():  # without autograd the fused path serves a learnable sphere as well
+        torch.testing.assert_close(m.dist(x, y), Sphere(0.7).dist(x, y), rtol=1e-12, atol=0)
