@@ -134,6 +134,21 @@ def test_hgcn_sparse_input_matches_the_lifted_dense_formula():
         model.zero_grad()
 
 
+def test_hgcn_keeps_its_points_within_the_clipped_distance():
+    # unclipped, tangent norms grew to 27 on Photo and a run became NaN (hgcn.MAX_TANGENT_NORM)
+    torch.manual_seed(0)
+    model = hgcn.HGCN(6, 8, 3, dropout=0.0)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(1e3)
+            layer.bias.fill_(40.0)
+    h = model.encode(_x(), EDGES)
+    assert model.manifold.check_point_on_manifold(h)
+    assert (model.manifold.dist0(h) <= hgcn.MAX_TANGENT_NORM + 1e-6).all()
+    model(_x(), EDGES).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 def test_ann_energy_counts_multiply_accumulates():
     model = ann.GCN(6, 8, 3)
     with EnergyMeter(model) as meter:
