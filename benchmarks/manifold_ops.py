@@ -50,6 +50,9 @@ def _once(fn, inputs: tuple[torch.Tensor, ...], device: torch.device) -> float:
     return clock() - start
 
 
+OPS = ("expmap", "logmap", "dist", "dist_near")
+
+
 def _cases(n: int, d: int, dtype: torch.dtype, device: torch.device, seed: int):
     """(name, msg manifold, geoopt manifold, x, y, u) with x, y on the manifold, u tangent at x."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -66,10 +69,22 @@ def _cases(n: int, d: int, dtype: torch.dtype, device: torch.device, seed: int):
         yield name, ours, theirs, x, y, u, near
 
 
-def run(n: int, d: int, dtypes: list[torch.dtype], device: torch.device, warmup: int, repeat: int, seed: int) -> dict:
+def run(
+    n: int,
+    d: int,
+    dtypes: list[torch.dtype],
+    device: torch.device,
+    warmup: int,
+    repeat: int,
+    seed: int,
+    manifolds: tuple[str, ...] = ("lorentz", "sphere"),
+    only: tuple[str, ...] = OPS,
+) -> dict:
     rows = []
     for dtype in dtypes:
         for name, ours, theirs, x, y, u, near in _cases(n, d, dtype, device, seed):
+            if name not in manifolds:
+                continue
             ops = {
                 "expmap": ((ours.expmap, theirs.expmap), (x, u)),
                 "logmap": ((ours.logmap, theirs.logmap), (x, y)),
@@ -77,13 +92,19 @@ def run(n: int, d: int, dtypes: list[torch.dtype], device: torch.device, warmup:
                 "dist_near": ((ours.dist, theirs.dist), (x, near)),
             }
             for op, ((f_ours, f_theirs), inputs) in ops.items():
+                if op not in only:
+                    continue
                 for _ in range(warmup):
                     _once(f_ours, inputs, device)
                     _once(f_theirs, inputs, device)
                 t_ours, t_theirs = [], []
-                for _ in range(repeat):  # alternate, so that changes in machine load hit both alike
+                for i in range(repeat):  # alternate, so that changes in machine load hit both alike, and swap
+                    # which goes first: each call runs in the allocator state the other one left behind
+                    if i % 2:
+                        t_theirs.append(_once(f_theirs, inputs, device))
                     t_ours.append(_once(f_ours, inputs, device))
-                    t_theirs.append(_once(f_theirs, inputs, device))
+                    if not i % 2:
+                        t_theirs.append(_once(f_theirs, inputs, device))
                 with torch.no_grad():
                     diff = (f_ours(*inputs) - f_theirs(*inputs)).abs().max().item()
                     errors = {}
@@ -139,6 +160,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--manifolds", nargs="+", default=["lorentz", "sphere"], choices=["lorentz", "sphere"])
+    parser.add_argument("--ops", nargs="+", default=list(OPS), choices=list(OPS))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -150,6 +173,8 @@ def main() -> None:
         args.warmup,
         args.repeat,
         args.seed,
+        tuple(args.manifolds),
+        tuple(args.ops),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -61,6 +61,7 @@ mindless assessments of roundoff in floating-point computation?" (2006).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -453,6 +454,21 @@ SAMPLE_ROWS = 256
 """:func:`dist_half_chord` first estimates that fraction from this many evenly spaced rows of a larger batch."""
 
 
+@functools.lru_cache(maxsize=32)
+def _sample_index(rows: int, device: torch.device) -> torch.Tensor:
+    """:data:`SAMPLE_ROWS` evenly spaced row indices of a batch of ``rows`` rows (cached: batch sizes repeat)."""
+    return torch.linspace(0, rows - 1, SAMPLE_ROWS, device=device).long()
+
+
+def _mostly_close(
+    x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, shape: torch.Size, rows: int, minkowski: bool
+) -> bool:
+    """Whether more than :data:`GATHER_FRACTION` of the sampled rows are close pairs (:func:`_close_pairs`)."""
+    sample = _sample_index(rows, x.device)
+    xs, ys = _rows(x.detach(), shape, sample), _rows(y.detach(), shape, sample)
+    return int(_close_pairs(xs, ys, k.detach(), minkowski)[3].sum()) > GATHER_FRACTION * SAMPLE_ROWS
+
+
 def _close_pairs(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, minkowski: bool):
     """``(<x, y>, h from it, x_0 y_0, mask of the pairs too close for it)``, all ``[..., 1]`` and without grad."""
     with torch.no_grad():
@@ -478,11 +494,8 @@ def dist_half_chord(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, *, minkow
     """
     shape = torch.broadcast_shapes(x.shape, y.shape)
     rows = math.prod(shape[:-1])
-    if rows > SAMPLE_ROWS:  # a cheap look at a few rows decides whether the inner product is worth computing
-        sample = torch.linspace(0, rows - 1, SAMPLE_ROWS, device=x.device).long()
-        xs, ys = _rows(x.detach(), shape, sample), _rows(y.detach(), shape, sample)
-        if float(_close_pairs(xs, ys, k.detach(), minkowski)[3].float().mean()) > GATHER_FRACTION:
-            return half_chord(x, y, k, minkowski=minkowski)[0]
+    if rows > SAMPLE_ROWS and _mostly_close(x, y, k, shape, rows, minkowski):
+        return half_chord(x, y, k, minkowski=minkowski)[0]
     direct, h, x0y0, close = _close_pairs(x, y, k, minkowski)
     count = int(close.sum())
     if count > GATHER_FRACTION * close.numel():
@@ -589,11 +602,8 @@ def sphere_dist(x: torch.Tensor, y: torch.Tensor, radius: torch.Tensor) -> torch
     shape = torch.broadcast_shapes(x.shape, y.shape)
     rows = math.prod(shape[:-1])
     k = radius.detach() ** -2
-    if rows > SAMPLE_ROWS:
-        sample = torch.linspace(0, rows - 1, SAMPLE_ROWS, device=x.device).long()
-        xs, ys = _rows(x.detach(), shape, sample), _rows(y.detach(), shape, sample)
-        if float(_close_pairs(xs, ys, k, False)[3].float().mean()) > GATHER_FRACTION:
-            return _SphereChordDist.apply(x, y, radius)
+    if rows > SAMPLE_ROWS and _mostly_close(x, y, k, shape, rows, False):
+        return _SphereChordDist.apply(x, y, radius)
     _, h, _, close = _close_pairs(x, y, k, False)
     count = int(close.sum())
     if count > GATHER_FRACTION * close.numel():
