@@ -91,34 +91,56 @@ class MSG(nn.Module):
 
         With ``record_spikes`` or in eval mode, ``self.spikes`` then holds every layer's spikes [T, N, D], encoder
         first. Otherwise (training) the last layer's spikes, which feed nothing, are not computed, and under DvM
-        the spike path streams through time (see :meth:`_stream_rates`)."""
-        graph = self.encoder.adjacency(edge_index, x.size(0))
+        the spike path streams through time (see :meth:`_stream_rates`).
+
+        ``edge_index`` may also be a list of :attr:`num_hops` adjacencies, one per layer (encoder first), each
+        trimmed to the nodes the next layer reads (:meth:`msg.ops.aggregate.Subgraph.layer_adjacencies`): every
+        layer then runs on fewer nodes and the states come out for the last one's rows (a mini-batch's seeds)."""
+        graphs = self._layer_graphs(edge_index, x.size(0))
         if not (record_spikes or not self.training):
             self.spikes = []
             if isinstance(self.encoder.credit_method, DvM):
-                return self._encode_streamed(x, graph)
-        spikes, z = self.encoder(x, graph)
+                return self._encode_streamed(x, graphs)
+        spikes, z = self.encoder(x, graphs[0])
         self.spikes = [spikes.detach()]
         for i, conv in enumerate(self.convs):
             if i == len(self.convs) - 1 and not (record_spikes or not self.training):
-                return conv.move(spikes, z, graph)
-            spikes, z = conv(spikes, z, graph)
+                return conv.move(spikes, z, graphs[i + 1])
+            spikes, z = conv(spikes, z, graphs[i + 1])
             self.spikes.append(spikes.detach())
         return z
 
-    def _encode_streamed(self, x: Tensor, graph: Adjacency) -> Tensor:
+    def _layer_graphs(self, edge_index: Any, num_nodes: int) -> list[Adjacency]:
+        """The adjacency each layer reads: one graph for all, or the given per-layer trimmed ones."""
+        if not isinstance(edge_index, list | tuple):
+            return [self.encoder.adjacency(edge_index, num_nodes)] * self.num_hops
+        if len(edge_index) != self.num_hops or not all(isinstance(g, Adjacency) for g in edge_index):
+            raise ValueError(
+                f"MSG: per-layer graphs must be a list of {self.num_hops} Adjacency objects (encoder first), got "
+                f"{[type(g).__name__ for g in edge_index]}"
+            )
+        if edge_index[0].num_nodes != num_nodes:
+            raise ValueError(f"MSG: the first layer's graph has {edge_index[0].num_nodes} nodes, x has {num_nodes}")
+        for i, (below, above) in enumerate(zip(edge_index, edge_index[1:], strict=False)):
+            if above.num_nodes != below.num_rows:
+                raise ValueError(
+                    f"MSG: layer {i + 1}'s graph reads {above.num_nodes} nodes, layer {i} gives {below.num_rows}"
+                )
+        return list(edge_index)
+
+    def _encode_streamed(self, x: Tensor, graphs: list[Adjacency]) -> Tensor:
         """DvM training forward: spike path without autograd, manifold path from each layer's input rate."""
-        current = self.encoder.current(x, graph)
-        masks = [conv.mask(x.size(0)) for conv in self.convs]
+        current = self.encoder.current(x, graphs[0])
+        masks = [conv.mask(graph.num_rows) for conv, graph in zip(self.convs, graphs[1:], strict=True)]
         z = self.encoder.state(current)
         if self.convs:
-            rates = self._stream_rates(current.detach(), graph, masks)
-            for conv, rate, mask in zip(self.convs, rates, masks, strict=True):
+            rates = self._stream_rates(current.detach(), graphs, masks)
+            for conv, graph, rate, mask in zip(self.convs, graphs[1:], rates, masks, strict=True):
                 z = conv.move_from_rate(rate, z, graph, mask)
         return z
 
     @torch.no_grad()
-    def _stream_rates(self, current: Tensor, graph: Adjacency, masks: list[Tensor | None]) -> list[Tensor]:
+    def _stream_rates(self, current: Tensor, graphs: list[Adjacency], masks: list[Tensor | None]) -> list[Tensor]:
         """The mean spikes entering each manifold layer, computed block of steps by block of steps through all
         layers (neurons keep their state across blocks), so memory is O(block x N x D) whatever T is.
 
@@ -126,14 +148,14 @@ class MSG(nn.Module):
         neurons = [self.encoder.neuron, *(conv.neuron for conv in self.convs[:-1])]
         for neuron in neurons:
             neuron.reset()
-        sums = [torch.zeros_like(current) for _ in self.convs]
+        sums = [current.new_zeros(graph.num_rows, current.size(1)) for graph in graphs[:-1]]
         block = max(1, BLOCK_WIDTH // self.hidden_channels)
         for start in range(0, self.T, block):
             spikes = self.encoder.neuron(current.expand(min(block, self.T - start), *current.shape))
             for layer, conv in enumerate(self.convs):
                 sums[layer] += spikes.sum(0)
                 if layer < len(self.convs) - 1:
-                    spikes = conv.neuron(conv.currents(spikes, graph, masks[layer]))
+                    spikes = conv.neuron(conv.currents(spikes, graphs[layer + 1], masks[layer]))
         for neuron in neurons:
             neuron.reset()
         return [total / self.T for total in sums]

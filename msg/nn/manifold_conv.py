@@ -303,8 +303,10 @@ class ManifoldSpikingConv(_SpikingConvBase):
         """z' from the rate path eps * m * A (mean_t S) W, one aggregation of width D, with ``rate`` = mean_t S.
 
         Under DvM the rate is a constant; under BPTT it carries gradient. By linearity it equals the mean of the
-        step currents."""
+        step currents. With an adjacency trimmed to its first rows (``graph.num_rows``), only those nodes move."""
         mean_current = self.message_and_aggregate(graph, self.lin(rate))
+        if graph.num_rows != graph.num_nodes:
+            z = z[: graph.num_rows]
         if mask is not None:
             mean_current = mean_current * mask
         return self._move(z, self.step_size * mean_current)
@@ -313,12 +315,12 @@ class ManifoldSpikingConv(_SpikingConvBase):
         """Only the new state (for a last layer whose spikes feed nothing: skips the T-step spike path)."""
         self._check(spikes, z)
         graph = self.adjacency(adj, spikes.size(1))
-        return self.move_from_rate(spikes.mean(0), z, graph, self.mask(spikes.size(1)))
+        return self.move_from_rate(spikes.mean(0), z, graph, self.mask(graph.num_rows))
 
     def forward(self, spikes: Tensor, z: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
         self._check(spikes, z)
         graph = self.adjacency(adj, spikes.size(1))
-        mask = self.mask(spikes.size(1))
+        mask = self.mask(graph.num_rows)
         if torch.is_grad_enabled():
             transform = lambda s: self.currents(s, graph, mask)  # noqa: E731
             out = self.credit_method.layer(self.neuron, spikes, transform, params=[self.lin.weight])

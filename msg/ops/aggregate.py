@@ -86,6 +86,10 @@ class Adjacency:
         degree: :math:`\\tilde{D}` as a [|V|] tensor (:func:`gcn_degree` of the graph this one is a subgraph of,
             indexed by its nodes) instead of this graph's own degrees; only with ``"gcn"``. With the full graph's
             degrees, the rows of a sampled subgraph whose in-edges were all sampled equal the full graph's rows.
+        rows: keep only the first ``rows`` rows (target nodes) of the normalised matrix, a [rows, |V|] block: a
+            layer then computes outputs for those nodes only, from inputs of all |V| (mini-batch layers trimmed to
+            the nodes the next layer reads). Normalisation happens before the cut, so the kept rows are unchanged.
+            (default: all)
 
     Shapes:
         :func:`propagate` takes x of shape [|V|, F] or [T, |V|, F] and returns the same shape.
@@ -99,6 +103,7 @@ class Adjacency:
         add_self_loops: bool = True,
         dtype: torch.dtype = torch.float32,
         degree: Tensor | None = None,
+        rows: int | None = None,
     ) -> None:
         if normalize not in ("gcn", "none"):
             raise ValueError(f"Adjacency: normalize must be 'gcn' or 'none', got {normalize!r}")
@@ -115,11 +120,17 @@ class Adjacency:
             edge_index, weight = gcn_norm(edge_index, weight, n, add_self_loops=add_self_loops, dtype=dtype)
         elif weight is None:
             weight = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device)
+        if rows is not None:
+            if isinstance(rows, bool) or int(rows) != rows or not 1 <= rows <= n:
+                raise ValueError(f"Adjacency: rows must be an integer in [1, {n}], got {rows!r}")
+            keep = edge_index[1] < rows
+            edge_index, weight = edge_index[:, keep], weight[keep]
         src, dst = edge_index
         self.num_nodes = n
+        self.num_rows = n if rows is None else int(rows)
         self.normalize = normalize
-        self.matrix = self._csr(dst, src, weight.to(dtype), n)
-        self.matrix_t = self._csr(src, dst, weight.to(dtype), n)
+        self.matrix = self._csr(dst, src, weight.to(dtype), (self.num_rows, n))
+        self.matrix_t = self._csr(src, dst, weight.to(dtype), (n, self.num_rows))
 
     @staticmethod
     def _normalize_with(
@@ -136,14 +147,15 @@ class Adjacency:
         return edge_index, inv_sqrt[src] * weight * inv_sqrt[dst]
 
     @staticmethod
-    def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
-        coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n), check_invariants=False).coalesce()
+    def _csr(row: Tensor, col: Tensor, value: Tensor, shape: tuple[int, int]) -> Tensor:
+        coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, shape, check_invariants=False).coalesce()
         with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta": known, and tested here
             warnings.simplefilter("ignore", UserWarning)
             return coo.to_sparse_csr()
 
     def __repr__(self) -> str:
-        return f"Adjacency(num_nodes={self.num_nodes}, nnz={self.matrix._nnz()}, normalize={self.normalize!r})"
+        rows = "" if self.num_rows == self.num_nodes else f", rows={self.num_rows}"
+        return f"Adjacency(num_nodes={self.num_nodes}{rows}, nnz={self.matrix._nnz()}, normalize={self.normalize!r})"
 
 
 class _SpMM(torch.autograd.Function):
@@ -202,7 +214,8 @@ BLOCK_WIDTH = 128
 
 
 def propagate(adj: Adjacency, x: Tensor, block_width: int = BLOCK_WIDTH) -> Tensor:
-    """``adj @ x`` for x of shape [N, F], or for every time step of x of shape [T, N, F].
+    """``adj @ x`` for x of shape [N, F], or for every time step of x of shape [T, N, F] (N = ``adj.num_nodes``;
+    the result has ``adj.num_rows`` rows, N unless the adjacency keeps only its first rows).
 
     Time steps are aggregated in groups whose combined width (steps x F) stays at most ``block_width`` columns: one
     CSR product per group, never per-edge messages. On this machine kind, one product of width T*F was slower
@@ -228,7 +241,7 @@ def propagate(adj: Adjacency, x: Tensor, block_width: int = BLOCK_WIDTH) -> Tens
         k = chunk.size(0)
         wide = chunk[0].contiguous() if k == 1 else chunk.permute(1, 0, 2).reshape(n, k * f)
         out = _SpMM.apply(matrix, matrix_t, wide)
-        outputs.append(out.unsqueeze(0) if k == 1 else out.view(n, k, f).permute(1, 0, 2))
+        outputs.append(out.unsqueeze(0) if k == 1 else out.view(adj.num_rows, k, f).permute(1, 0, 2))
     return torch.cat(outputs, dim=0)
 
 
@@ -262,3 +275,41 @@ class Subgraph:
                 raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
             self._adjacency = Adjacency(self.edge_index, self.num_nodes, degree=self.degree)
         return self._adjacency
+
+    def hops(self, max_hops: int) -> Tensor:
+        """Each node's distance to the seeds along the edges (messages flow source -> target), capped at
+        ``max_hops + 1``: a neighbour sampler's hop of every node."""
+        n = self.num_nodes
+        hop = torch.full((n,), max_hops + 1, dtype=torch.long, device=self.node_ids.device)
+        hop[: self.num_seeds] = 0
+        src, dst = self.edge_index
+        for h in range(1, max_hops + 1):
+            reached = src[hop[dst] == h - 1]
+            hop[reached[hop[reached] > h]] = h
+        return hop
+
+    def layer_adjacencies(self, num_layers: int) -> list[Adjacency] | None:
+        """One adjacency per layer of a ``num_layers``-hop model, each trimmed to the nodes the next layer reads.
+
+        Layer ``j`` (0 = the first) needs outputs only for nodes within ``num_layers - 1 - j`` hops of the seeds
+        and reads inputs of those within ``num_layers - j``: its matrix is the ``[rows_j, rows_{j-1}]`` block of
+        the subgraph's normalised adjacency (full-graph degrees), the last layer's rows are the seeds. A neighbour
+        sampler lists nodes hop by hop, so each block is a prefix of rows and columns; ``None`` if the nodes are
+        not in that order (then use :meth:`adjacency`). The layers' results on the seeds equal those of the
+        untrimmed adjacency: the dropped rows feed no seed."""
+        if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
+            raise ValueError(f"Subgraph: num_layers must be an integer >= 1, got {num_layers!r}")
+        if self.degree is None:
+            raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
+        hop = self.hops(num_layers)
+        if bool((hop[1:] < hop[:-1]).any()):
+            return None
+        # nodes within h hops, h = 0..num_layers (every node of a num_layers-hop sample is within num_layers)
+        within = torch.searchsorted(hop, torch.arange(num_layers + 1, device=hop.device), right=True).tolist()
+        layers, cols = [], self.num_nodes
+        for j in range(num_layers):
+            rows = within[num_layers - 1 - j]
+            edges = self.edge_index[:, self.edge_index[1] < rows]
+            layers.append(Adjacency(edges, cols, degree=self.degree[:cols], rows=rows))
+            cols = rows
+        return layers

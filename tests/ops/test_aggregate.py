@@ -127,3 +127,38 @@ def test_gcn_degree_counts_match_gcn_norms_degrees() -> None:
     assert gcn_degree(edges, 5, add_self_loops=False).tolist() == [1.0, 4.0, 2.0, 0.0, 0.0]
     weighted = torch.sparse_coo_tensor(torch.tensor([[1, 0], [0, 1]]), torch.tensor([0.5, 2.0]), (2, 2))
     assert gcn_degree(weighted).tolist() == [3.0, 1.5]  # weighted inputs: weights summed, self loops of 1 added
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+def test_an_adjacency_cut_to_its_first_rows_is_that_block_and_differentiates(rows: int) -> None:
+    full = dense_gcn(DIRECTED, 4)
+    adj = Adjacency(DIRECTED, 4, rows=rows, dtype=torch.float64)
+    assert adj.num_rows == rows and adj.num_nodes == 4
+    torch.testing.assert_close(adj.matrix.to_dense(), full[:rows], rtol=0, atol=1e-15)
+    x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    out = propagate(adj, x, block_width=10)  # two steps per product, the wide path
+    assert out.shape == (3, rows, 5)
+    torch.testing.assert_close(out, torch.einsum("ij,tjf->tif", full[:rows], x), rtol=0, atol=1e-14)
+    assert torch.autograd.gradcheck(lambda t: propagate(adj, t, block_width=10), (x,))
+    with pytest.raises(ValueError, match=r"rows must be an integer in \[1, 4\], got 5"):
+        Adjacency(DIRECTED, 4, rows=5)
+
+
+def test_layer_adjacencies_of_a_hop_ordered_sample_are_the_trimmed_blocks() -> None:
+    """Seeds {0}; hop 1 {1, 2}; hop 2 {3, 4}: a 2-layer model's first layer keeps rows 0-2 (reads all 5 nodes), the
+    second the seed's row (reads nodes 0-2); two trimmed propagations give the seed's two-hop result."""
+    from msg.ops.aggregate import Subgraph, gcn_degree
+
+    local = torch.tensor([[1, 2, 3, 4, 0], [0, 0, 1, 2, 1]])
+    sub = Subgraph(local, torch.arange(5), 1, gcn_degree(local, 5))
+    assert sub.hops(2).tolist() == [0, 1, 1, 2, 2]
+    first, second = sub.layer_adjacencies(2)
+    assert (first.num_rows, first.num_nodes, second.num_rows, second.num_nodes) == (3, 5, 1, 3)
+    x = torch.randn(5, 2, dtype=torch.float64)
+    full = sub.adjacency()
+    torch.testing.assert_close(propagate(second, propagate(first, x)), propagate(full, propagate(full, x))[:1])
+    shuffled = Subgraph(torch.tensor([[3, 1, 2, 4], [0, 0, 3, 1]]), torch.arange(5), 1, gcn_degree(local, 5))
+    assert shuffled.hops(2).tolist() == [0, 1, 2, 1, 2]  # hop 1 after hop 2: not a prefix order
+    assert shuffled.layer_adjacencies(2) is None
+    with pytest.raises(ValueError, match="num_layers must be an integer >= 1, got 0"):
+        sub.layer_adjacencies(0)

@@ -54,6 +54,9 @@ def make(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     if name == "msg":
         model = MSG(FEATURES, 8, CLASSES, T=6, num_layers=2, step_size=0.5, v_threshold=0.3, dropout=0.0)
+    elif name == "msg_bptt":
+        model = MSG(FEATURES, 8, CLASSES, T=4, num_layers=2, step_size=0.5, v_threshold=0.3, dropout=0.0,
+                    credit="bptt")
     elif name == "msg_sphere_1layer":
         model = MSG(FEATURES, 8, CLASSES, manifold="sphere", T=4, num_layers=1, step_size=0.5, v_threshold=0.3,
                     dropout=0.0)
@@ -89,7 +92,7 @@ def _seeds(batch: object) -> torch.Tensor:
     return batch if isinstance(batch, torch.Tensor) else batch.n_id[: batch.batch_size]
 
 
-@pytest.mark.parametrize("name", ["msg", "msg_sphere_1layer", "spikenet", "spiking_gcn"])
+@pytest.mark.parametrize("name", ["msg", "msg_bptt", "msg_sphere_1layer", "spikenet", "spiking_gcn"])
 @pytest.mark.parametrize("training", [True, False])
 def test_one_batch_equals_full_batch_logits_loss_and_gradients(graph, constant_rate_code, name, training) -> None:
     model = make(name)
@@ -117,6 +120,25 @@ def test_one_batch_equals_full_batch_logits_loss_and_gradients(graph, constant_r
         model.eval()
         model.encode(graph.x, graph.edge_index)
         assert all(s.sum() > 0 for s in model.spikes[:-1])
+
+
+def test_msg_batches_run_each_layer_only_on_the_nodes_the_next_one_reads(graph, monkeypatch) -> None:
+    """The equality above goes through trimmed layers: a sampled 3-hop batch has fewer rows at every layer."""
+    from msg.ops.aggregate import Subgraph
+
+    built = []
+    original = Subgraph.layer_adjacencies
+    monkeypatch.setattr(Subgraph, "layer_adjacencies", lambda self, k: built.append(original(self, k)) or built[-1])
+    model = make("msg").train()
+    train = graph.train_mask.nonzero().view(-1)[:8]
+    batches = NodeBatches(graph, model, batch_size=8, num_neighbors=[2, 2, 2], train_nodes=train)
+    (batch,) = list(batches.train_batches(0))
+    logits, _ = batch_forward(model, model, batch, graph)
+    assert logits.shape == (8, CLASSES)
+    (layers,) = built
+    rows = [a.num_rows for a in layers]
+    assert rows[-1] == 8 and rows == sorted(rows, reverse=True) and rows[0] < batch.num_nodes
+    assert [a.num_nodes for a in layers] == [batch.num_nodes, *rows[:-1]]
 
 
 @pytest.mark.parametrize("name", ["msg", "msg_sphere_1layer", "spikenet", "spiking_gcn"])
@@ -215,3 +237,21 @@ def test_bad_settings(graph, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pyg_typing, "WITH_PYG_LIB", False)
     with pytest.raises(ImportError, match=r"pip install msg\[scatter\]"):
         NodeBatches(graph, model, 8, None, train)
+
+
+def test_msg_rejects_per_layer_graphs_that_do_not_chain(graph) -> None:
+    from msg.ops.aggregate import Adjacency
+
+    model = make("msg")
+    x = graph.x
+    good = [Adjacency(graph.edge_index, N, rows=r) for r in (N, N, N)]
+    with pytest.raises(ValueError, match="a list of 3 Adjacency objects"):
+        model(x, good[:2])
+    with pytest.raises(ValueError, match="a list of 3 Adjacency objects"):
+        model(x, [good[0], good[1], graph.edge_index])
+    with pytest.raises(ValueError, match=f"the first layer's graph has 40 nodes, x has {N}"):
+        model(x, [Adjacency(graph.edge_index[:, (graph.edge_index < 40).all(0)], 40), *good[1:]])
+    cut = Adjacency(graph.edge_index, N, rows=60)
+    with pytest.raises(ValueError, match="layer 1's graph reads 150 nodes, layer 0 gives 60"):
+        model(x, [cut, *good[1:]])
+    assert model(x, good).shape == (N, CLASSES)  # untrimmed per-layer graphs: the whole graph's logits
