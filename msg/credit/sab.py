@@ -6,7 +6,8 @@ wrapper attends over a memory of past provisional states :math:`M = \{m_1, \dots
 :math:`k_{att}` steps, keeps only the :math:`k_{top}` best-matching memories and adds their summary to the state:
 
 .. math::
-    a_{t,i} = w^\top \tanh(W_h \hat h_t + W_m m_i), \qquad
+    a_{t,i} = w^\top \tanh(W_h \hat h_t + W_m m_i + b) \ \text{(``scoring="mlp"``)} \quad \text{or} \quad
+    \frac{(W_h \hat h_t)^\top (W_m m_i + b)}{\sqrt{A}} \ \text{(``"dot"``)}, \qquad
     \delta_t = a_{t,(k_{top}+1)}\ \text{(the } (k_{top}+1)\text{-th largest score, a constant)},
 
 .. math::
@@ -29,6 +30,21 @@ locally from each selected memory. Backpropagating through the summary inside th
 chains memory hops (a memory's local window holds earlier summaries), and the chains compound: an LSTM on the copy
 task (T = 100, :math:`k_{att} = k_{trunc} = 10`) reached gradient norms of :math:`10^{19}` and ``inf`` after 176
 training steps (measured), after which 424 of 600 steps had to be skipped.
+
+The MLP score is Ke et al.'s (their code concatenates :math:`h_t` and :math:`m_i` before the MLP); the scaled
+dot product is cheaper on a CPU (no :math:`B \times |M| \times A` tanh per step) and matches query and key
+directly. Optionally (``lag_bias=L``, beyond the paper) a learned offset per distance is added to the scores,
+:math:`a_{t,i} \mathrel{+}= \beta_{\min(t - \tau_i, L)}` with :math:`\tau_i` the step memory :math:`i` was
+written and :math:`\beta = 0` at the start (a relative-position bias as in T5's attention). It lets the
+attention learn *where* to look as well as *what* to look for: on the copy task recall step :math:`j` needs the
+memory of input step :math:`j`, whose content does not say which one it is, and an LSTM whose state after the
+delimiter settles to a fixed point within a few blank steps has no position code to put in the query (measured:
+without it, SAB stalls at 29 % recall accuracy, the "predict the commonest symbol" solution).
+
+All memories are scored at once: their keys are computed when the memory is written and kept in a
+:math:`(B, |M|, A)` tensor next to the memories :math:`(B, |M|, H)`, so a step costs a few batched operations
+however many memories exist (about 0.2 s per training iteration of an LSTM with H = 128, B = 32, T = 120 on one
+CPU thread, against 2.5 s with per-step stacking and the MLP score).
 
 A cell is any module with ``init_state(x) -> state``, ``forward(x_t, state) -> state`` (``state`` a tuple of
 tensors), ``hidden(state) -> h`` and ``with_hidden(state, h) -> state``: :class:`LSTMCore` wraps
@@ -173,8 +189,11 @@ class SparseAttentiveBacktracking(nn.Module):
         k_att: a memory is written every ``k_att`` steps (default 10).
         k_top: number of memories attended per step (default 5, at least 1).
         k_trunc: truncation length of the local backpropagation (default 10).
-        attention_size: width of the scoring MLP (default ``hidden_size``).
+        attention_size: width :math:`A` of the scoring MLP or of query and key (default ``hidden_size``).
         eps: :math:`\epsilon` of the renormalisation (default 1.0, see :func:`sparse_attention_weights`).
+        scoring: ``"mlp"`` (default, Ke et al.) or ``"dot"`` (scaled dot product of query and key).
+        lag_bias: number :math:`L` of learned score offsets per distance :math:`t - \tau` (default 0: none);
+            memories farther than :math:`L` steps share the last offset.
 
     Shapes:
         - **x_seq**: :math:`(T, B, F)`; **outputs**: :math:`(T, B, H)`; **attention**:
@@ -190,6 +209,8 @@ class SparseAttentiveBacktracking(nn.Module):
         k_trunc: int = 10,
         attention_size: int | None = None,
         eps: float = 1.0,
+        scoring: str = "mlp",
+        lag_bias: int = 0,
     ) -> None:
         super().__init__()
         for name, value in (("hidden_size", hidden_size), ("k_att", k_att), ("k_top", k_top), ("k_trunc", k_trunc)):
@@ -205,24 +226,46 @@ class SparseAttentiveBacktracking(nn.Module):
             raise ValueError(f"SparseAttentiveBacktracking: `eps` must be positive, got {eps}")
         self.hidden_size, self.k_att, self.k_top, self.k_trunc = hidden_size, k_att, k_top, k_trunc
         self.eps = float(eps)
+        if scoring not in ("mlp", "dot"):
+            raise ValueError(f"SparseAttentiveBacktracking: `scoring` must be 'mlp' or 'dot', got {scoring!r}")
+        self.scoring = scoring
         size = hidden_size if attention_size is None else attention_size
+        self.scale = size**-0.5
         self.query = nn.Linear(hidden_size, size, bias=False)
         self.key = nn.Linear(hidden_size, size)
-        self.score = nn.Linear(size, 1, bias=False)
+        self.score = nn.Linear(size, 1, bias=False) if scoring == "mlp" else None
+        if lag_bias < 0:
+            raise ValueError(f"SparseAttentiveBacktracking: `lag_bias` must be >= 0, got {lag_bias}")
+        # learned score offset per distance t - tau (1 ... lag_bias; farther memories share the last), zero at start
+        self.lag_bias = nn.Parameter(torch.zeros(lag_bias)) if lag_bias else None
+
+    def scores(self, h: Tensor, keys: Tensor, t: int | None = None, written: Tensor | None = None) -> Tensor:
+        r"""Scores :math:`(B, M)` of the memories with keys :math:`(B, M, A)` (``self.key`` of the memories)
+        against the provisional state :math:`\hat h_t` :math:`(B, H)`, all memories in one batched operation;
+        with ``lag_bias``, ``t`` (the current step) and ``written`` (:math:`(M,)`, the steps the memories were
+        written) add the offsets of their distances."""
+        query = self.query(h)
+        if self.scoring == "dot":
+            scores = (keys * query[:, None]).sum(-1) * self.scale  # faster than a batched mat-vec on CPU
+        else:
+            scores = self.score(torch.tanh(query[:, None] + keys))[..., 0]
+        if self.lag_bias is not None and t is not None and written is not None:
+            scores = scores + self.lag_bias[(t - written).clamp(1, len(self.lag_bias)) - 1]
+        return scores
 
     def forward(self, x_seq: Tensor, state: State | None = None) -> SABOutput:
-        memories: list[Tensor] = []
-        keys: list[Tensor] = []
+        values: Tensor | None = None  # (B, M, H) memories
+        keys: Tensor | None = None  # (B, M, A) their keys, computed once when written
         weights: list[Tensor] = []
         summaries: list[Tensor] = []
 
         def remind(t: int, current: State) -> State:
+            nonlocal values, keys
             h = self.cell.hidden(current)
-            if memories:
-                mem = torch.stack(memories, 1)  # (B, M, H)
-                scores = self.score(torch.tanh(self.query(h)[:, None] + torch.stack(keys, 1))).squeeze(-1)
-                attn = sparse_attention_weights(scores, self.k_top, self.eps)
-                summary = torch.einsum("bm,bmh->bh", attn, mem)
+            if values is not None:
+                written = torch.arange(self.k_att - 1, t, self.k_att, device=h.device)
+                attn = sparse_attention_weights(self.scores(h, keys, t, written), self.k_top, self.eps)
+                summary = (attn[..., None] * values).sum(1)
                 # one-hop reminding: the state receives the summary as a constant (see the module docstring)
                 current = self.cell.with_hidden(current, h + summary.detach())
             else:
@@ -230,8 +273,9 @@ class SparseAttentiveBacktracking(nn.Module):
             weights.append(attn)
             summaries.append(summary)
             if (t + 1) % self.k_att == 0:
-                memories.append(h)
-                keys.append(self.key(h))
+                key = self.key(h)[:, None]
+                values = h[:, None] if values is None else torch.cat([values, h[:, None]], 1)
+                keys = key if keys is None else torch.cat([keys, key], 1)
             return current
 
         outputs, state = unroll(self.cell, x_seq, state, self.k_trunc, remind)
@@ -240,4 +284,8 @@ class SparseAttentiveBacktracking(nn.Module):
         return SABOutput(outputs, state, attention, torch.stack(summaries))
 
     def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}, k_att={self.k_att}, k_top={self.k_top}, k_trunc={self.k_trunc}"
+        lag = 0 if self.lag_bias is None else len(self.lag_bias)
+        return (
+            f"hidden_size={self.hidden_size}, k_att={self.k_att}, k_top={self.k_top}, k_trunc={self.k_trunc}, "
+            f"scoring={self.scoring!r}, lag_bias={lag}"
+        )
