@@ -6,8 +6,8 @@ wrapper attends over a memory of past provisional states :math:`M = \{m_1, \dots
 :math:`k_{att}` steps, keeps only the :math:`k_{top}` best-matching memories and adds their summary to the state:
 
 .. math::
-    a_{t,i} = w^\top \tanh(W_h \hat h_t + W_m m_i + b) \ \text{(``scoring="mlp"``)} \quad \text{or} \quad
-    \frac{(W_h \hat h_t)^\top (W_m m_i + b)}{\sqrt{A}} \ \text{(``"dot"``)}, \qquad
+    a_{t,i} = w^\top \tanh(W_h \hat h_t + W_m m_i + c) \ \text{(``scoring="mlp"``)} \quad \text{or} \quad
+    \frac{(W_h \hat h_t)^\top (W_m m_i + c)}{\sqrt{A}} \ \text{(``"dot"``)}, \qquad
     \delta_t = a_{t,(k_{top}+1)}\ \text{(the } (k_{top}+1)\text{-th largest score, a constant)},
 
 .. math::
@@ -39,7 +39,12 @@ written and :math:`\beta = 0` at the start (a relative-position bias as in T5's 
 attention learn *where* to look as well as *what* to look for: on the copy task recall step :math:`j` needs the
 memory of input step :math:`j`, whose content does not say which one it is, and an LSTM whose state after the
 delimiter settles to a fixed point within a few blank steps has no position code to put in the query (measured:
-without it, SAB stalls at 29 % recall accuracy, the "predict the commonest symbol" solution).
+without it, SAB stalls at 29 % recall accuracy, the "predict the commonest symbol" solution). The offsets
+can only steer the selection if the content scores stay within a range: ``bound=b > 0`` maps them to
+:math:`b \tanh(a_{t,i} / b)` before the offsets are added. Unbounded, the learned query and key outgrow the
+offsets and the selection stays on per-sequence content (copy, T = 100: 29-37 % recall accuracy after 1,100
+iterations); with :math:`b = 1` the attention of recall step :math:`j` sits on memory :math:`j` (weight 0.98)
+and the recall accuracy is 97 % after 200 iterations (measured, ``benchmarks/sab.py``).
 
 All memories are scored at once: their keys are computed when the memory is written and kept in a
 :math:`(B, |M|, A)` tensor next to the memories :math:`(B, |M|, H)`, so a step costs a few batched operations
@@ -194,6 +199,7 @@ class SparseAttentiveBacktracking(nn.Module):
         scoring: ``"mlp"`` (default, Ke et al.) or ``"dot"`` (scaled dot product of query and key).
         lag_bias: number :math:`L` of learned score offsets per distance :math:`t - \tau` (default 0: none);
             memories farther than :math:`L` steps share the last offset.
+        bound: :math:`b`, the content scores become :math:`b \tanh(a / b)` (default 0: unbounded).
 
     Shapes:
         - **x_seq**: :math:`(T, B, F)`; **outputs**: :math:`(T, B, H)`; **attention**:
@@ -211,6 +217,7 @@ class SparseAttentiveBacktracking(nn.Module):
         eps: float = 1.0,
         scoring: str = "mlp",
         lag_bias: int = 0,
+        bound: float = 0.0,
     ) -> None:
         super().__init__()
         for name, value in (("hidden_size", hidden_size), ("k_att", k_att), ("k_top", k_top), ("k_trunc", k_trunc)):
@@ -238,6 +245,9 @@ class SparseAttentiveBacktracking(nn.Module):
             raise ValueError(f"SparseAttentiveBacktracking: `lag_bias` must be >= 0, got {lag_bias}")
         # learned score offset per distance t - tau (1 ... lag_bias; farther memories share the last), zero at start
         self.lag_bias = nn.Parameter(torch.zeros(lag_bias)) if lag_bias else None
+        if bound < 0:
+            raise ValueError(f"SparseAttentiveBacktracking: `bound` must be >= 0, got {bound}")
+        self.bound = float(bound)
 
     def scores(self, h: Tensor, keys: Tensor, t: int | None = None, written: Tensor | None = None) -> Tensor:
         r"""Scores :math:`(B, M)` of the memories with keys :math:`(B, M, A)` (``self.key`` of the memories)
@@ -249,6 +259,8 @@ class SparseAttentiveBacktracking(nn.Module):
             scores = (keys * query[:, None]).sum(-1) * self.scale  # faster than a batched mat-vec on CPU
         else:
             scores = self.score(torch.tanh(query[:, None] + keys))[..., 0]
+        if self.bound:
+            scores = self.bound * torch.tanh(scores / self.bound)
         if self.lag_bias is not None and t is not None and written is not None:
             scores = scores + self.lag_bias[(t - written).clamp(1, len(self.lag_bias)) - 1]
         return scores

@@ -99,6 +99,7 @@ def test_truncation_blocks_gradients_except_through_attention(name, scoring):
         ({"eps": 0.0}, "SparseAttentiveBacktracking: `eps` must be positive, got 0.0"),
         ({"scoring": "cosine"}, "SparseAttentiveBacktracking: `scoring` must be 'mlp' or 'dot', got 'cosine'"),
         ({"lag_bias": -1}, "SparseAttentiveBacktracking: `lag_bias` must be >= 0, got -1"),
+        ({"bound": -1.0}, "SparseAttentiveBacktracking: `bound` must be >= 0, got -1.0"),
     ],
 )
 def test_bad_settings_raise(kwargs, match):
@@ -163,3 +164,22 @@ def test_scores_of_all_memories_at_once_and_lag_offsets(scoring):
         sab.lag_bias.copy_(torch.tensor([100.0, 0.0, 0.0]))
     out = sab(torch.randn(6, 2, 2))
     assert (out.attention[1:, :, :].argmax(-1) == torch.arange(5)[:, None]).all()
+
+
+def test_bounded_content_scores():
+    torch.manual_seed(2)
+    plain = SparseAttentiveBacktracking(LSTMCore(2, 4), 4, scoring="dot", lag_bias=2)
+    bounded = SparseAttentiveBacktracking(LSTMCore(2, 4), 4, scoring="dot", lag_bias=2, bound=0.5)
+    bounded.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        plain.query.weight.mul_(50.0)  # large content scores
+        bounded.query.weight.mul_(50.0)
+        plain.lag_bias.copy_(torch.tensor([0.0, 2.0]))
+        bounded.lag_bias.copy_(torch.tensor([0.0, 2.0]))
+    h, keys = torch.randn(3, 4), torch.randn(3, 6, 4)
+    raw = plain.scores(h, keys)
+    assert raw.abs().max() > 2.0
+    torch.testing.assert_close(bounded.scores(h, keys), 0.5 * torch.tanh(raw / 0.5))
+    # with the content within +-0.5, an offset of 2 on the distances >= 2 beats any content preference
+    with_lags = bounded.scores(h, keys, 6, torch.arange(6))
+    assert (with_lags[:, :5].min(-1).values > with_lags[:, 5]).all()
