@@ -222,7 +222,7 @@ def batch_forward(net: nn.Module, model: nn.Module, batch: Any, data: Data) -> t
     if kind == "spiking_gcn":
         return net(data.x, data.edge_index, batch), data.y[batch]
     seeds = int(batch.batch_size)
-    if kind == "msg":  # every layer on the nodes the next one reads (80% of a 3-hop sample is its outer hop)
+    if kind == "msg":  # each layer only on the nodes the next one reads (half of a 3-hop sample is its outer hop)
         sub = Subgraph(batch.edge_index, batch.n_id, seeds, batch.deg)
         out = net(batch.x, sub.layer_adjacencies(model.num_hops) or sub.adjacency())
     else:
