@@ -48,7 +48,7 @@ and the recall accuracy is 97 % after 200 iterations (measured, ``benchmarks/sab
 
 All memories are scored at once: their keys are computed when the memory is written and kept in a
 :math:`(B, |M|, A)` tensor next to the memories :math:`(B, |M|, H)`, so a step costs a few batched operations
-however many memories exist (about 0.2 s per training iteration of an LSTM with H = 128, B = 32, T = 120 on one
+however many memories exist (0.2-0.34 s per training iteration of an LSTM with H = 128, B = 32, T = 120 on one
 CPU thread, against 2.5 s with per-step stacking and the MLP score).
 
 A cell is any module with ``init_state(x) -> state``, ``forward(x_t, state) -> state`` (``state`` a tuple of
