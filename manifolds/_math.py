@@ -398,8 +398,7 @@ class _DirectHalfChord(torch.autograd.Function):
         h = h.expand(*shape[:-1], 1)
         rows = chord = delta = None
         if candidate is not None:
-            rows = candidate.expand(shape[:-1]).reshape(-1).nonzero().squeeze(-1)
-            delta = _rows(y, shape, rows) - _rows(x, shape, rows)
+            rows, delta = _close_rows(x, y, shape, candidate)
             chord, sq = _chord(delta, minkowski)
             if minkowski:  # the chord only where its own error bound, eps |K| |y - x|^2 / 4, is the smaller one
                 better = sq <= 4 * x0y0.expand(*shape[:-1], 1).reshape(-1).index_select(0, rows)
@@ -415,14 +414,8 @@ class _DirectHalfChord(torch.autograd.Function):
         shape = grad_h.shape[:-1] + (max(x.shape[-1], y.shape[-1]),)
         # direct rows: dh/dy = -K/2 J x, dh/dx = -K/2 J y; chord rows: dh/dy = K/2 J (y - x) = -dh/dx (c = -K/2 g)
         c = grad_h * (k / -2)
-        grad_y, grad_x = torch.mul(x, c), torch.mul(y, c)
-        if grad_y.shape != shape:  # broadcasting left a dimension of size 1: fill it, the rows are indexed below
-            grad_y, grad_x = grad_y.expand(shape).contiguous(), grad_x.expand(shape).contiguous()
-        if rows is not None:
-            n = shape[-1]
-            step = c.reshape(-1).index_select(0, rows).unsqueeze(-1) * delta
-            grad_x.view(-1, n).index_copy_(0, rows, step)
-            grad_y.view(-1, n).index_copy_(0, rows, step.neg_())
+        step_y = None if rows is None else c.reshape(-1).index_select(0, rows).unsqueeze(-1).neg_() * delta
+        grad_x, grad_y = _direct_grads(x, y, c, shape, rows, step_y)
         if ctx.minkowski:
             grad_y[..., 0].neg_()
             grad_x[..., 0].neg_()
@@ -440,6 +433,33 @@ def _rows(t: torch.Tensor, shape: torch.Size, rows: torch.Tensor) -> torch.Tenso
     """Rows ``rows`` of ``t`` broadcast to ``shape`` and flattened to ``[-1, shape[-1]]``."""
     flat = t.reshape(-1, shape[-1]) if t.shape == shape else t.expand(shape).reshape(-1, shape[-1])
     return flat.index_select(0, rows)
+
+
+def _close_rows(x: torch.Tensor, y: torch.Tensor, shape: torch.Size, close: torch.Tensor):
+    """``(rows, y - x)`` of the pairs flagged in ``close`` (``[...]`` bool, broadcast to ``shape[:-1]``): flat row
+    indices and their differences ``[len(rows), shape[-1]]``."""
+    rows = close.expand(shape[:-1]).reshape(-1).nonzero().squeeze(-1)
+    return rows, _rows(y, shape, rows) - _rows(x, shape, rows)
+
+
+def _direct_grads(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    shape: torch.Size,
+    rows: torch.Tensor | None,
+    step_y: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(grad_x, grad_y)`` of an inner-product formula, ``c y`` and ``c x`` in ``shape``, with the gathered chord
+    ``rows`` replaced by ``-step_y`` and ``step_y`` (each gradient is one multiplication, fixed up in place)."""
+    grad_y, grad_x = torch.mul(x, c), torch.mul(y, c)
+    if grad_y.shape != shape:  # broadcasting left a dimension of size 1: fill it, the rows are indexed below
+        grad_y, grad_x = grad_y.expand(shape).contiguous(), grad_x.expand(shape).contiguous()
+    if rows is not None:
+        dim = shape[-1]
+        grad_y.view(-1, dim).index_copy_(0, rows, step_y)
+        grad_x.view(-1, dim).index_copy_(0, rows, step_y.neg_())
+    return grad_x, grad_y
 
 
 def _chord(delta: torch.Tensor, minkowski: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -492,15 +512,27 @@ def dist_half_chord(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, *, minkow
     (:data:`GATHER_FRACTION`, estimated first from :data:`SAMPLE_ROWS` evenly spaced rows) they are gathered by
     index; otherwise :func:`half_chord` (the chord in every row) is cheaper. Exact VJP in ``x``, ``y`` and ``k``.
     """
+    pairs = _direct_pairs(x, y, k, minkowski)
+    if pairs is None:
+        return half_chord(x, y, k, minkowski=minkowski)[0]
+    direct, h, x0y0, close = pairs
+    return _DirectHalfChord.apply(x, y, k, minkowski, direct, h, x0y0, close)
+
+
+def _direct_pairs(x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, minkowski: bool):
+    """The regime of a distance: ``None`` when the close pairs are more than :data:`GATHER_FRACTION` of the batch
+    (estimated first from :data:`SAMPLE_ROWS` rows of a larger one), so the chord in every row is cheaper;
+    otherwise ``(<x, y>, h, x_0 y_0, close)`` of :func:`_close_pairs`, ``close`` the ``[...]`` mask of the rows to
+    gather or ``None`` if there are none."""
     shape = torch.broadcast_shapes(x.shape, y.shape)
     rows = math.prod(shape[:-1])
     if rows > SAMPLE_ROWS and _mostly_close(x, y, k, shape, rows, minkowski):
-        return half_chord(x, y, k, minkowski=minkowski)[0]
+        return None
     direct, h, x0y0, close = _close_pairs(x, y, k, minkowski)
     count = int(close.sum())
     if count > GATHER_FRACTION * close.numel():
-        return half_chord(x, y, k, minkowski=minkowski)[0]
-    return _DirectHalfChord.apply(x, y, k, minkowski, direct, h, x0y0, close.squeeze(-1) if count else None)
+        return None
+    return direct, h, x0y0, close.squeeze(-1) if count else None
 
 
 def half_chord(
@@ -527,26 +559,33 @@ class _SphereChordDist(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, y: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
         delta = y - x
-        n = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
-        two_r = 2 * radius
-        s = (n / two_r).clamp_(max=1)  # sin(theta / 2), at most 1 (rounding at the antipode)
+        n, s, theta = _chord_angle(delta, 2 * radius)
         ctx.save_for_backward(delta, n, s)
         ctx.shapes = (x.shape, y.shape)
-        return s.asin().mul_(two_r)
+        return theta
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         delta, n, s = ctx.saved_tensors
-        c = grad / _chord_scale(n, s)
-        c.masked_fill_(n == 0, 0.0)
+        c = _chord_coefficient(grad, n, s)
         grad_y = delta * c
         grad_x = delta * c.neg_()
         return _unbroadcast(grad_x, ctx.shapes[0]), _unbroadcast(grad_y, ctx.shapes[1]), None
 
 
-def _chord_scale(n: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``|y - x| cos(theta / 2)`` from the chord's norm and ``s = sin(theta / 2)`` (cos clamped at EPS)."""
-    return (1 - s * s).clamp_min_(eps(s.dtype) ** 2).sqrt_().mul_(n)
+def _chord_angle(delta: torch.Tensor, two_r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(n, s, theta)`` of chords ``delta = y - x`` on the sphere: ``n = |delta|``, ``s = sin(theta / 2R) =
+    n / 2R`` (at most 1: rounding at the antipode) and the distance ``theta = 2R asin(s)``, each ``[..., 1]``."""
+    n = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
+    s = (n / two_r).clamp_(max=1)
+    return n, s, s.asin().mul_(two_r)
+
+
+def _chord_coefficient(grad: torch.Tensor, n: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``c`` with ``d theta / d y = c (y - x)`` times ``grad``: ``grad / (|y - x| cos(theta / 2R))`` (cos clamped at
+    EPS), 0 where ``x == y`` (the subgradient)."""
+    c = grad / (1 - s * s).clamp_min_(eps(s.dtype) ** 2).sqrt_().mul_(n)
+    return c.masked_fill_(n == 0, 0.0)
 
 
 class _SphereDirectDist(torch.autograd.Function):
@@ -562,12 +601,10 @@ class _SphereDirectDist(torch.autograd.Function):
         theta = h.sqrt().asin_().mul_(two_r)
         rows = delta = n = s = None
         if close is not None:
-            rows = close.expand(shape[:-1]).reshape(-1).nonzero().squeeze(-1)
-            delta = _rows(y, shape, rows) - _rows(x, shape, rows)
-            n = torch.linalg.vector_norm(delta, dim=-1, keepdim=True)
-            s = (n / two_r).clamp_(max=1)
+            rows, delta = _close_rows(x, y, shape, close)
+            n, s, chord_theta = _chord_angle(delta, two_r)
             theta = theta.contiguous()
-            theta.view(-1).index_copy_(0, rows, s.asin().mul_(two_r).view(-1))
+            theta.view(-1).index_copy_(0, rows, chord_theta.view(-1))
         ctx.save_for_backward(x, y, radius, h, rows, delta, n, s)
         return theta
 
@@ -577,16 +614,10 @@ class _SphereDirectDist(torch.autograd.Function):
         shape = grad.shape[:-1] + (max(x.shape[-1], y.shape[-1]),)
         # c = -1 / (2R sqrt(h (1 - h))); h >= 1/32 in these rows, 1 - h clamped at EPS^2 at the antipode
         c = grad / (1 - h).clamp_min(eps(h.dtype) ** 2).mul_(h).sqrt_().mul_(-2 * radius)
-        grad_y, grad_x = torch.mul(x, c), torch.mul(y, c)
-        if grad_y.shape != shape:
-            grad_y, grad_x = grad_y.expand(shape).contiguous(), grad_x.expand(shape).contiguous()
+        step_y = None
         if rows is not None:
-            dim = shape[-1]
-            c_rows = grad.reshape(-1).index_select(0, rows).unsqueeze(-1) / _chord_scale(n, s)
-            c_rows.masked_fill_(n == 0, 0.0)
-            step = delta * c_rows
-            grad_y.view(-1, dim).index_copy_(0, rows, step)
-            grad_x.view(-1, dim).index_copy_(0, rows, step.neg_())
+            step_y = delta * _chord_coefficient(grad.reshape(-1).index_select(0, rows).unsqueeze(-1), n, s)
+        grad_x, grad_y = _direct_grads(x, y, c, shape, rows, step_y)
         return _unbroadcast(grad_x, x), _unbroadcast(grad_y, y), None, None, None
 
 
@@ -599,13 +630,8 @@ def sphere_dist(x: torch.Tensor, y: torch.Tensor, radius: torch.Tensor) -> torch
     per-row temporaries of four Functions' forward and backward. A learnable curvature takes the chained path
     (:meth:`Sphere.dist`), which also differentiates in ``K``.
     """
-    shape = torch.broadcast_shapes(x.shape, y.shape)
-    rows = math.prod(shape[:-1])
-    k = radius.detach() ** -2
-    if rows > SAMPLE_ROWS and _mostly_close(x, y, k, shape, rows, False):
+    pairs = _direct_pairs(x, y, radius.detach() ** -2, False)
+    if pairs is None:
         return _SphereChordDist.apply(x, y, radius)
-    _, h, _, close = _close_pairs(x, y, k, False)
-    count = int(close.sum())
-    if count > GATHER_FRACTION * close.numel():
-        return _SphereChordDist.apply(x, y, radius)
-    return _SphereDirectDist.apply(x, y, radius, h, close.squeeze(-1) if count else None)
+    _, h, _, close = pairs
+    return _SphereDirectDist.apply(x, y, radius, h, close)
