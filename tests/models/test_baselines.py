@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from cora_training import train_cora
 from msg.datasets import load_dataset
 from msg.manifolds import Euclidean, Lorentz
 
@@ -180,26 +181,6 @@ def test_invalid_settings_raise():
         hgcn.build(TrainConfig(manifold="sphere"), 6, 3)
     with pytest.raises(ValueError, match="HGCN: built without out_channels"):
         hgcn.HGCN(6, 8)(_x(), EDGES)
-
-
-def train_cora(model, data, epochs: int, lr: float, weight_decay: float = 5e-4) -> float:
-    """Full-batch training on the public split; test accuracy at the best validation accuracy (every 5 epochs)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    best_val, best_test = -1.0, 0.0
-    for epoch in range(epochs):
-        model.train()
-        optimizer.zero_grad()
-        out = model(data.x, data.edge_index)
-        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
-        optimizer.step()
-        if epoch % 5 == 4:
-            model.eval()
-            with torch.no_grad():
-                pred = model(data.x, data.edge_index).argmax(1)
-            val, test = ((pred[m] == data.y[m]).float().mean().item() for m in (data.val_mask, data.test_mask))
-            if val > best_val:
-                best_val, best_test = val, test
-    return best_test
 
 
 # (model, hidden, epochs, lr, threshold): test accuracy measured on one thread with seed 0 was GCN 0.787,

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from cora_training import train_cora
 from msg.datasets import load_dataset
 from msg.manifolds import Euclidean
 
@@ -141,22 +142,7 @@ def _train_cora(data, credit: str, epochs: int) -> float:
     """Probe and encoder trained together as the runner does; test accuracy at the best validation accuracy."""
     torch.manual_seed(0)
     model = SpikeGCL(data.num_features, 32, 7, T=5, num_layers=2, v_threshold=0.25, credit=credit)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    best_val, best_test = -1.0, 0.0
-    for epoch in range(epochs):
-        model.train()
-        optimizer.zero_grad()
-        task = F.cross_entropy(model(data.x, data.edge_index)[data.train_mask], data.y[data.train_mask])
-        (task + model.auxiliary_loss(data.x, data.edge_index)).backward()
-        optimizer.step()
-        if epoch % 5 == 4:
-            model.eval()
-            with torch.no_grad():
-                pred = model(data.x, data.edge_index).argmax(1)
-            val, test = ((pred[m] == data.y[m]).float().mean().item() for m in (data.val_mask, data.test_mask))
-            if val > best_val:
-                best_val, best_test = val, test
-    return best_test
+    return train_cora(model, data, epochs, lr=0.01, weight_decay=0.0)
 
 
 # measured (seed 0, one thread, T=5, 32 neurons, 2 layers, public split: 140 labels for a probe on 160 bits; the
