@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -34,3 +35,16 @@ def shared_data() -> Path:
     if root is None:
         pytest.skip("real datasets not found: set MSG_SHARED_DATA to the folder holding Cora/raw, Photo/raw, ...")
     return root
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark(name)`` imports ``benchmarks/<name>.py`` (scripts, not a package) as a module."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

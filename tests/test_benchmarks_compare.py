@@ -1,21 +1,14 @@
 """benchmarks/compare_models.py: one model on the shipped Cora for two epochs writes the JSON, the markdown table
 and the PNG, and --resume skips the finished row."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_models.py"
-
 
 @pytest.fixture(scope="module")
-def compare():
-    spec = importlib.util.spec_from_file_location("compare_models", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def compare(load_benchmark):
+    return load_benchmark("compare_models")
 
 
 def test_one_model_on_cora_end_to_end(compare, tmp_path):

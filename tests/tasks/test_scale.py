@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 pytest.importorskip("torch_sparse")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
-
 
 @pytest.fixture(scope="module")
-def scale():
-    spec = importlib.util.spec_from_file_location("bench_scale", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def scale(load_benchmark):
+    return load_benchmark("scale")
 
 
 def test_power_law_graph(scale) -> None:
