@@ -271,10 +271,13 @@ class Subgraph:
     def adjacency(self) -> Adjacency:
         """GCN-normalised adjacency of the subgraph with the full graph's degrees (built once)."""
         if self._adjacency is None:
-            if self.degree is None:
-                raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
-            self._adjacency = Adjacency(self.edge_index, self.num_nodes, degree=self.degree)
+            self._adjacency = Adjacency(self.edge_index, self.num_nodes, degree=self._full_degree())
         return self._adjacency
+
+    def _full_degree(self) -> Tensor:
+        if self.degree is None:
+            raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
+        return self.degree
 
     def hops(self, max_hops: int) -> Tensor:
         """Each node's distance to the seeds along the edges (messages flow source -> target), capped at
@@ -299,8 +302,7 @@ class Subgraph:
         untrimmed adjacency: the dropped rows feed no seed."""
         if isinstance(num_layers, bool) or int(num_layers) != num_layers or num_layers < 1:
             raise ValueError(f"Subgraph: num_layers must be an integer >= 1, got {num_layers!r}")
-        if self.degree is None:
-            raise ValueError("Subgraph: GCN normalisation of a sampled subgraph needs the full graph's degrees")
+        degree = self._full_degree()
         hop = self.hops(num_layers)
         if bool((hop[1:] < hop[:-1]).any()):
             return None
@@ -310,6 +312,6 @@ class Subgraph:
         for j in range(num_layers):
             rows = within[num_layers - 1 - j]
             edges = self.edge_index[:, self.edge_index[1] < rows]
-            layers.append(Adjacency(edges, cols, degree=self.degree[:cols], rows=rows))
+            layers.append(Adjacency(edges, cols, degree=degree[:cols], rows=rows))
             cols = rows
         return layers
