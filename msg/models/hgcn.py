@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from msg.manifolds import Lorentz
 from msg.ops.aggregate import Adjacency, propagate
+from msg.ops.sparse_input import SparseInput
 
 __all__ = ["HGCN", "HypLinear", "build"]
 
@@ -150,7 +151,7 @@ class HGCN(nn.Module):
         self.layers = nn.ModuleList(HypLinear(a, b, self.manifold) for a, b in zip(widths, widths[1:], strict=False))
         self.readout = nn.Linear(hidden_channels, out_channels) if out_channels is not None else None
         self._graph: tuple[Any, int, Adjacency] | None = None
-        self._input: tuple[Tensor, Tensor] | None = None
+        self._input = SparseInput()
 
     sparse_below: float = 0.1
     """Fraction of non-zero input features below which the first layer multiplies the (normalised) input rows as a
@@ -177,16 +178,13 @@ class HGCN(nn.Module):
         """The first layer's input :math:`\\log_o(h^0) = x` (row-normalised with ``normalize_input``) in
         ``manifold_dtype``: the lift :math:`h^0 = \\exp_o(x)` and the layer's log map cancel, so neither is
         computed. Sparse (COO) below :attr:`sparse_below` non-zeros, kept for the last input object that needs no
-        gradient."""
-        if self._input is not None and self._input[0] is x:
-            return self._input[1]
+        gradient (:class:`~msg.ops.sparse_input.SparseInput`)."""
+        return self._input(x, self.sparse_below, self._prepare)
+
+    def _prepare(self, x: Tensor) -> Tensor:
         v = x.to(self.manifold_dtype)
         if self.normalize_input:
             v = v / v.abs().sum(1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
-        if not x.requires_grad:
-            if v.count_nonzero() < self.sparse_below * v.numel():
-                v = v.to_sparse()
-            self._input = (x, v)
         return v
 
     def encode(self, x: Tensor, edge_index: Any) -> Tensor:

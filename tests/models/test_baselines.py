@@ -1,6 +1,7 @@
 """Reference GNNs (GCN, GAT, SGC, GraphSAGE, HGCN) and the Euclidean spiking baselines: shapes, gradients, Cora
 accuracy after a short training, and `msg train` end to end."""
 
+import copy
 import json
 
 import pytest
@@ -82,6 +83,48 @@ def test_sgc_recomputes_its_cached_propagation_for_a_new_input():
     torch.testing.assert_close(model(second, EDGES), fresh(second, EDGES))
 
 
+@pytest.mark.parametrize("name", ["gcn", "gat", "sage"])
+@pytest.mark.parametrize("task", ["nc", "lp"])
+def test_ann_sparse_input_matches_the_dense_path(name, task):
+    # below sparse_below non-zeros the first convolution takes x as a sparse matrix (SAGE: transform, then mean)
+    torch.manual_seed(0)
+    x = torch.rand(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x[x < 0.6] = 0  # an isolated node (5) below tests SAGE's mean over no neighbours
+    edges = torch.cat([EDGES, torch.tensor([[3], [4]])], dim=1)
+    dense = _build(name, 3 if task == "nc" else None).double()
+    sparse = copy.deepcopy(dense)
+    dense.sparse_below, sparse.sparse_below = 0.0, 1.0
+    n = torch.cat([x, torch.zeros(1, 6, dtype=torch.float64)])
+    outs = []
+    for model in (dense, sparse):
+        out = model(n, edges) if task == "nc" else model.encode(n, edges)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        outs.append(out)
+    assert sparse._input.kept.is_sparse and not dense._input.kept.is_sparse
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-12, atol=1e-12)
+    for (pname, p), q in zip(dense.named_parameters(), sparse.parameters(), strict=True):
+        assert p.grad.abs().sum() > 0, pname
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_sgc_input_stays_dense():
+    # its propagation comes first (PyG's SGConv cannot propagate a sparse x) and is computed once
+    model = ann.SGC(6, 8, 3)
+    x = torch.zeros(5, 6)
+    x[0, 0] = 1.0
+    model(x, EDGES)
+    assert not model._input.kept.is_sparse
+
+
+def test_ann_input_that_needs_a_gradient_stays_dense():
+    torch.manual_seed(0)
+    model = ann.GCN(6, 8, 3)
+    model.sparse_below = 1.0
+    x = _x().requires_grad_()
+    model(x, EDGES).sum().backward()
+    assert x.grad is not None and model._input.kept is None
+
+
 def test_hgcn_layer_matches_its_formula():
     torch.manual_seed(0)
     manifold = Lorentz()
@@ -126,9 +169,10 @@ def test_hgcn_sparse_input_matches_the_lifted_dense_formula():
         h = m.expmap0(m.tangent0(torch.relu(a) if i == 0 else a))
     expected = model.readout(model.log0(h).float())
     for below in (0.0, 1.0):
-        model.sparse_below, model._input = below, None
+        model.sparse_below = below
+        model._input.clear()
         out = model(x, EDGES)
-        assert model._input[1].is_sparse == (below == 1.0)
+        assert model._input.kept.is_sparse == (below == 1.0)
         torch.testing.assert_close(out, expected)
         out.sum().backward()
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
