@@ -195,6 +195,22 @@ def test_fused_sphere_distance_broadcasts_and_is_finite_at_coincident_and_antipo
         torch.testing.assert_close(d, torch.full_like(d, expected), rtol=1e-7, atol=1e-7)
 
 
+@pytest.mark.parametrize("regime", ["few near (gathered)", "many near (full pass)"])
+def test_fused_sphere_distance_gives_the_zero_subgradient_to_coincident_pairs_among_others(regime):
+    # the mask for x == y is only built when the forward saw a zero chord: a batch with one coincident pair among
+    # near and far ones must still get 0 there and the chained path's gradient everywhere else
+    m = Sphere(0.7)
+    x, y = _pairs(m, *REGIMES[regime], seed=8)
+    y[4] = x[4]
+    a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+    ga, gb = torch.autograd.grad(_math.sphere_dist(a, b, m.radius).sum(), (a, b))
+    c, d = x.clone().requires_grad_(), y.clone().requires_grad_()
+    gc, gd = torch.autograd.grad(_chained_sphere_dist(m, c, d).sum(), (c, d))
+    assert torch.isfinite(ga).all() and torch.isfinite(gb).all()
+    assert not ga[4].any() and not gb[4].any()
+    torch.testing.assert_close((ga, gb), (gc, gd), rtol=1e-10, atol=1e-12)
+
+
 def test_sphere_dist_with_a_learnable_curvature_still_differentiates_it():
     m = Sphere(0.7, learnable=True)
     x, y = _pairs(Sphere(0.7), 3, 5, seed=7)
