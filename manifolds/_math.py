@@ -430,9 +430,13 @@ class _DirectHalfChord(torch.autograd.Function):
 
 
 def _rows(t: torch.Tensor, shape: torch.Size, rows: torch.Tensor) -> torch.Tensor:
-    """Rows ``rows`` of ``t`` broadcast to ``shape`` and flattened to ``[-1, shape[-1]]``."""
-    flat = t.reshape(-1, shape[-1]) if t.shape == shape else t.expand(shape).reshape(-1, shape[-1])
-    return flat.index_select(0, rows)
+    """Rows ``rows`` (flat indices into ``shape[:-1]``) of ``t`` broadcast to ``shape``, as ``[len(rows), D]``.
+
+    A broadcast ``t`` is indexed through its expanded view, never materialised: flattening the view would copy the
+    whole broadcast (a 1e5 x 33 copy to sample 256 rows of the distances from one point to 1e5 others)."""
+    if t.shape == shape:
+        return t.reshape(-1, shape[-1]).index_select(0, rows)
+    return t.expand(shape)[torch.unravel_index(rows, shape[:-1])]
 
 
 def _close_rows(x: torch.Tensor, y: torch.Tensor, shape: torch.Size, close: torch.Tensor):
@@ -440,6 +444,17 @@ def _close_rows(x: torch.Tensor, y: torch.Tensor, shape: torch.Size, close: torc
     indices and their differences ``[len(rows), shape[-1]]``."""
     rows = close.expand(shape[:-1]).reshape(-1).nonzero().squeeze(-1)
     return rows, _rows(y, shape, rows) - _rows(x, shape, rows)
+
+
+def _scaled_rows(c: torch.Tensor, v: torch.Tensor, like: torch.Size) -> torch.Tensor:
+    """``c v`` summed to the shape ``like`` of a broadcast input (``c`` ``[..., 1]`` with a row for every row of the
+    broadcast, ``v`` ``[..., D]``). A single point (``like`` has ``D`` elements) against a batch whose every row is
+    in ``v`` gets the matrix-vector product ``c^T v``, without the ``[..., D]`` product and its sum: 0.4 vs 1.2 ms
+    for 1e5 x 33 float32 rows (the distances from one point to many)."""
+    dim = v.shape[-1]
+    if like != v.shape and math.prod(like) == dim and v.dim() >= 2 and c.numel() * dim == v.numel():
+        return (c.reshape(1, -1) @ v.reshape(-1, dim)).reshape(like)
+    return _unbroadcast(v * c, like)
 
 
 def _direct_grads(
@@ -452,6 +467,8 @@ def _direct_grads(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(grad_x, grad_y)`` of an inner-product formula, ``c y`` and ``c x`` in ``shape``, with the gathered chord
     ``rows`` replaced by ``-step_y`` and ``step_y`` (each gradient is one multiplication, fixed up in place)."""
+    if rows is None and x.shape != y.shape:  # one side broadcast: its gradient is a reduction, no [..., D] product
+        return _scaled_rows(c, y, x.shape), _scaled_rows(c, x, y.shape)
     grad_y, grad_x = torch.mul(x, c), torch.mul(y, c)
     if grad_y.shape != shape:  # broadcasting left a dimension of size 1: fill it, the rows are indexed below
         grad_y, grad_x = grad_y.expand(shape).contiguous(), grad_x.expand(shape).contiguous()
@@ -568,9 +585,8 @@ class _SphereChordDist(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         delta, n, s = ctx.saved_tensors
         c = _chord_coefficient(grad, n, s, ctx.coincident)
-        grad_y = delta * c
-        grad_x = delta * c.neg_()
-        return _unbroadcast(grad_x, ctx.shapes[0]), _unbroadcast(grad_y, ctx.shapes[1]), None
+        grad_y = _scaled_rows(c, delta, ctx.shapes[1])
+        return _scaled_rows(c.neg_(), delta, ctx.shapes[0]), grad_y, None
 
 
 def _chord_angle(delta: torch.Tensor, two_r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

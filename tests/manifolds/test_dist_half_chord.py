@@ -67,9 +67,11 @@ def test_gradcheck_in_every_regime_with_the_curvature(name, regime):
 
 
 @pytest.mark.parametrize("name", MANIFOLDS)
-def test_broadcasting_one_point_against_a_batch(name):
+@pytest.mark.parametrize("regime", REGIMES)
+def test_broadcasting_one_point_against_a_batch(name, regime):
+    # a single point's gradient is a sum over the batch (a matrix-vector product where no rows were gathered)
     m = MANIFOLDS[name]()
-    x, y = _pairs(m, 2, 6, seed=2)
+    x, y = _pairs(m, *REGIMES[regime], seed=2)
     minkowski = name == "lorentz"
     for a, b in ((x[:1], y), (x, y[3])):
         args = (a.detach().requires_grad_(), b.detach().requires_grad_())
@@ -178,9 +180,10 @@ def test_fused_sphere_distance_equals_the_chained_one_in_value_and_gradient(regi
     assert gradcheck(lambda p, q: _math.sphere_dist(p, q, m.radius.double()), (a, b))
 
 
-def test_fused_sphere_distance_broadcasts_and_is_finite_at_coincident_and_antipodal_points():
+@pytest.mark.parametrize("regime", REGIMES)
+def test_fused_sphere_distance_broadcasts_and_is_finite_at_coincident_and_antipodal_points(regime):
     m = Sphere(0.7)
-    x, y = _pairs(m, 2, 6, seed=6)
+    x, y = _pairs(m, *REGIMES[regime], seed=6)
     for p, q in ((x[:1], y), (x, y[3])):
         args = (p.detach().requires_grad_(), q.detach().requires_grad_())
         expected = _chained_sphere_dist(m, *args)
