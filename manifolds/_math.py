@@ -493,16 +493,24 @@ SAMPLE_ROWS = 256
 
 @functools.lru_cache(maxsize=32)
 def _sample_index(rows: int, device: torch.device) -> torch.Tensor:
-    """:data:`SAMPLE_ROWS` evenly spaced row indices of a batch of ``rows`` rows (cached: batch sizes repeat)."""
-    return torch.linspace(0, rows - 1, SAMPLE_ROWS, device=device).long()
+    """:data:`SAMPLE_ROWS` evenly spaced row indices of a batch of ``rows`` rows (cached: batch sizes repeat), the
+    same rows as the strided view of :func:`_mostly_close`."""
+    return torch.arange(0, (rows // SAMPLE_ROWS) * SAMPLE_ROWS, rows // SAMPLE_ROWS, device=device)
 
 
 def _mostly_close(
     x: torch.Tensor, y: torch.Tensor, k: torch.Tensor, shape: torch.Size, rows: int, minkowski: bool
 ) -> bool:
-    """Whether more than :data:`GATHER_FRACTION` of the sampled rows are close pairs (:func:`_close_pairs`)."""
-    sample = _sample_index(rows, x.device)
-    xs, ys = _rows(x.detach(), shape, sample), _rows(y.detach(), shape, sample)
+    """Whether more than :data:`GATHER_FRACTION` of the sampled rows are close pairs (:func:`_close_pairs`).
+
+    Every ``rows // SAMPLE_ROWS``-th row: a strided view of contiguous full-shape inputs (no gather), else indexed."""
+    x, y = x.detach(), y.detach()
+    if x.shape == shape == y.shape and x.is_contiguous() and y.is_contiguous():
+        step = rows // SAMPLE_ROWS
+        xs, ys = (t.view(-1, shape[-1])[: step * SAMPLE_ROWS : step] for t in (x, y))
+    else:
+        sample = _sample_index(rows, x.device)
+        xs, ys = _rows(x, shape, sample), _rows(y, shape, sample)
     return int(_close_pairs(xs, ys, k.detach(), minkowski)[3].sum()) > GATHER_FRACTION * SAMPLE_ROWS
 
 

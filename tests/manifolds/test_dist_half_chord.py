@@ -110,6 +110,20 @@ def test_large_batches_decide_from_a_sample_and_agree(name, monkeypatch):
         h = _math.dist_half_chord(x, y, m.curvature, minkowski=minkowski)
         torch.testing.assert_close(h, half_chord(x, y, m.curvature, minkowski=minkowski)[0], rtol=1e-12, atol=0)
         assert bool(full) == expect_full
+        # one point against the batch samples by index through the broadcast view: the same decision
+        full.clear()
+        p = y[:1]
+        q = torch.where(torch.arange(len(x))[:, None] < n_near, m.expmap(p, 1e-3 * m.proju(p, x - p)), x)
+        h = _math.dist_half_chord(p, q, m.curvature, minkowski=minkowski)
+        torch.testing.assert_close(h, half_chord(p, q, m.curvature, minkowski=minkowski)[0], rtol=1e-12, atol=0)
+        assert bool(full) == expect_full
+
+
+def test_the_indexed_sample_takes_the_strided_samples_rows():
+    for rows in (257, 1000, 100_000):
+        step = rows // _math.SAMPLE_ROWS
+        expected = torch.arange(rows)[: step * _math.SAMPLE_ROWS : step]
+        assert torch.equal(_math._sample_index(rows, torch.device("cpu")), expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
