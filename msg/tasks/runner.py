@@ -426,10 +426,12 @@ def train_node_classification(
     optimizer = _optimizer(cfg, model.parameters())
     x, edge_index, y = split.x, split.edge_index, split.y
     objective, score = _node_objective(ogb)
+    # a model whose nodes are independent given the graph (``computes_node_subset``) computes the training nodes only
+    train = split.train_mask.nonzero().squeeze(1) if getattr(model, "computes_node_subset", False) else None
 
     def loss() -> Tensor:
-        value = objective(model(x, edge_index)[split.train_mask], y[split.train_mask])
-        return value + _auxiliary_loss(model, x, edge_index)
+        out = model(x, edge_index)[split.train_mask] if train is None else model(x, edge_index, train)
+        return objective(out, y[split.train_mask]) + _auxiliary_loss(model, x, edge_index)
 
     step = _train_step(model, optimizer, loss)
 

@@ -126,6 +126,43 @@ def test_evaluation_in_node_blocks_matches_one_block():
     assert whole.sum() > 0 and torch.equal(blocks, whole)
 
 
+@pytest.mark.parametrize("sparse_below", [0.0, 1.0])
+def test_training_on_a_node_subset_matches_every_node_then_the_subset(sparse_below):
+    # binary features and K = 0: rates 0 or 1, so the spike trains are deterministic and the draws cannot differ
+    x, edge_index = _graph(5)
+    model = SpikingGCN(6, 3, T=5, K=0, v_threshold=0.3).double()
+    model.sparse_below = sparse_below  # the dense (0) and the sparse (1) training path
+    with torch.no_grad():
+        model.lin.weight.normal_(0.2, 0.3)
+    index, y = torch.tensor([1, 3, 4]), torch.tensor([0, 2, 1])
+    grads = []
+    for out in (lambda: model(x.double(), edge_index)[index], lambda: model(x.double(), edge_index, index)):
+        model.zero_grad()
+        value = out()
+        F.cross_entropy(value, y).backward()
+        grads.append((value.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert grads[0][0].sum() > 0 and torch.equal(grads[0][0], grads[1][0])
+    assert grads[0][1][0].abs().sum() > 0
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_node_classification_training_encodes_the_training_nodes_only(monkeypatch):
+    import msg.tasks.runner as runner
+
+    data = load_dataset("cora")
+    cfg = TrainConfig(model="spiking_gcn", dataset="cora", split="random", epochs=1, T=2, credit="bptt")
+    sizes = []
+    forward = SpikingGCN.forward
+    monkeypatch.setattr(
+        SpikingGCN, "forward", lambda self, x, adj, index=None: sizes.append(
+            None if index is None else index.numel()) or forward(self, x, adj, index)
+    )
+    runner.train_node_classification(cfg, data, seed=0)
+    split = runner._node_split(cfg, data, 0)
+    assert int(split.train_mask.sum()) in sizes  # the training step: the training nodes only
+
+
 def test_link_prediction_embeddings_are_firing_rates():
     x, edge_index = _graph()
     model = build(TrainConfig(model="spiking_gcn", hidden=8, T=4, credit="bptt", v_threshold=0.3), 6, None)
