@@ -119,10 +119,15 @@ class Sphere(CurvedManifold):
         return 2 * self.radius * _math.asin_sqrt(h)
 
     def dist(self, x: Tensor, y: Tensor, *, keepdim: bool = False) -> Tensor:
-        if self.curvature.requires_grad and torch.is_grad_enabled():  # the chained path differentiates in K too
-            return super().dist(x, y, keepdim=keepdim)
+        r""":math:`2R\arcsin(|y - x| / 2R)`: the chord in every row (:func:`_math.sphere_dist`), one fused Function;
+        a learnable curvature takes the chained form of the same expression, which also differentiates in ``K``.
+        Both extend the distance off the sphere alike, so gradients in ``x``, ``y`` and ``K`` do not depend on the
+        path taken or on the other pairs in the batch."""
         self._validate("dist", x=x, y=y)
-        d = _math.sphere_dist(x, y, self.radius.detach())
+        if self.curvature.requires_grad and torch.is_grad_enabled():
+            d = self._dist_from_half_chord(_math.half_chord(x, y, self.curvature)[0])
+        else:
+            d = _math.sphere_dist(x, y, self.radius.detach())
         return d if keepdim else d.squeeze(-1)
 
     def _one_plus_cos(self, x: Tensor, y: Tensor) -> Tensor:
