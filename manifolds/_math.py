@@ -598,8 +598,9 @@ class _SphereChordDist(torch.autograd.Function):
         c = grad / torch.mul(s, s).neg_().add_(1).clamp_min_(eps(s.dtype) ** 2).sqrt_().mul_(n)
         if ctx.coincident:
             c.masked_fill_(n == 0, 0.0)
-        grad_y = _scaled_rows(c, delta, ctx.shapes[1])
-        return _scaled_rows(c.neg_(), delta, ctx.shapes[0]), grad_y, None
+        grad_y = _scaled_rows(c, delta, ctx.shapes[1]) if ctx.needs_input_grad[1] else None
+        grad_x = _scaled_rows(c.neg_(), delta, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
+        return grad_x, grad_y, None
 
 
 def _any_zero(n: torch.Tensor) -> bool:

@@ -244,3 +244,13 @@ def test_sphere_distance_gradient_depends_neither_on_the_batch_nor_on_the_path()
         grads.append(torch.cat([ga, gb], -1)[far if rows == slice(None) else 0])
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(grads[2], grads[0], rtol=1e-12, atol=1e-14)
+
+
+def test_sphere_distance_to_fixed_points_differentiates_only_the_free_side():
+    m = Sphere(0.7)
+    x, y = _pairs(m, 3, 5, seed=10)
+    a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+    ga, gb = torch.autograd.grad(m.dist(a, b).sum(), (a, b))
+    for free, args, expected in ((a, (a, y), ga), (b, (x, b), gb)):
+        (g,) = torch.autograd.grad(m.dist(*args).sum(), (free,))
+        torch.testing.assert_close(g, expected, rtol=0, atol=0)
