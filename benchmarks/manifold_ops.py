@@ -2,7 +2,8 @@
 
 For each manifold (Lorentz with K = -1, i.e. geoopt's ``Lorentz(k=1)``; the unit sphere, geoopt's ``SphereExact``) and
 dtype, draw N points x, y and tangent vectors u at x once, then time ``op(...).sum().backward()`` for both libraries
-(``dist_near``: pairs 0.01 R apart, where msg switches to the chord formula), alternating one run of each ``--repeat``
+(``dist_near``: pairs 0.01 R apart, where msg's hyperboloid distance switches to the chord formula; ``dist_one``: one
+point against all the others, whose gradient is a sum over the batch), alternating one run of each ``--repeat``
 times after ``--warmup``, and report the ratio msg / geoopt of the fastest runs (below 1: msg is faster; the minimum is
 the estimate least disturbed by other load on a shared machine; medians are recorded too). Besides the times the JSON
 records how far the two libraries' outputs are apart and, for float32, each one's error against msg's formulas evaluated
@@ -50,7 +51,7 @@ def _once(fn, inputs: tuple[torch.Tensor, ...], device: torch.device) -> float:
     return clock() - start
 
 
-OPS = ("expmap", "logmap", "dist", "dist_near")
+OPS = ("expmap", "logmap", "dist", "dist_near", "dist_one")
 
 
 def _cases(n: int, d: int, dtype: torch.dtype, device: torch.device, seed: int):
@@ -90,6 +91,7 @@ def run(
                 "logmap": ((ours.logmap, theirs.logmap), (x, y)),
                 "dist": ((ours.dist, theirs.dist), (x, y)),
                 "dist_near": ((ours.dist, theirs.dist), (x, near)),
+                "dist_one": ((ours.dist, theirs.dist), (x[:1], y)),
             }
             for op, ((f_ours, f_theirs), inputs) in ops.items():
                 if op not in only:
