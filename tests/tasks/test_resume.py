@@ -149,3 +149,19 @@ def test_killed_job_resumes_losslessly(
     assert not ckpt.exists()
     reference = run(TrainConfig(epochs=30, runs=2, **TINY), progress=False)
     _same_runs(final["runs"], reference["runs"])
+
+
+def test_atomic_writes_keep_the_permissions_a_plain_write_would_give(tmp_path: Path) -> None:
+    # the temporary file is created owner-only; the results must not end up unreadable to the group/others
+    old = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.json"
+        runner.write_json_atomic(fresh, {"a": 1})
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.json"
+        kept.write_text("{}")
+        kept.chmod(0o640)
+        runner.write_json_atomic(kept, {"a": 2})
+        assert kept.stat().st_mode & 0o777 == 0o640 and json.loads(kept.read_text()) == {"a": 2}
+    finally:
+        os.umask(old)
