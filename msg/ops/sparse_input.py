@@ -22,23 +22,24 @@ class SparseInput:
     object that needs no gradient (an input that needs one stays dense and is not kept)."""
 
     def __init__(self) -> None:
-        self._last: tuple[Tensor, Tensor] | None = None
+        self._last: tuple[Tensor, int, Tensor] | None = None
 
     def __call__(self, x: Tensor, below: float, prepare: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-        """``prepare(x)`` (``x`` without it), sparse when fewer than ``below`` of its entries are non-zero."""
-        if self._last is not None and self._last[0] is x:
-            return self._last[1]
+        """``prepare(x)`` (``x`` without it), sparse when fewer than ``below`` of its entries are non-zero. The kept
+        copy serves the same tensor object while it is unchanged (an in-place edit bumps its version: remade)."""
+        if self._last is not None and self._last[0] is x and self._last[1] == x._version:
+            return self._last[2]
         v = x if prepare is None else prepare(x)
         if not x.requires_grad:
             if below > 0 and v.count_nonzero() < below * v.numel():
                 v = v.to_sparse()
-            self._last = (x, v)
+            self._last = (x, x._version, v)
         return v
 
     @property
     def kept(self) -> Tensor | None:
         """The kept (prepared, possibly sparse) input, ``None`` if none."""
-        return None if self._last is None else self._last[1]
+        return None if self._last is None else self._last[2]
 
     def clear(self) -> None:
         """Forget the kept input."""
