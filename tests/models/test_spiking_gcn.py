@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from cora_training import train_cora
 from msg.datasets import load_dataset
 from msg.manifolds import Euclidean
 from torch_geometric.utils import to_dense_adj
@@ -198,24 +199,8 @@ def test_builder_reads_the_training_config():
 def _train_cora(data, credit: str, T: int, epochs: int) -> float:
     torch.manual_seed(0)
     model = SpikingGCN(data.num_features, 7, T=T, K=2, credit=credit)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=5e-4)
-    best_val, best_test = -1.0, 0.0
-    train = data.train_mask.nonzero().squeeze(1)
-    for epoch in range(epochs):
-        model.train()
-        optimizer.zero_grad()
-        out = model(data.x, data.edge_index, train)
-        F.cross_entropy(out, data.y[train]).backward()
-        optimizer.step()
-        if epoch % 10 == 9:
-            model.eval()
-            torch.manual_seed(123)  # the same spike encoding for every method's evaluation
-            with torch.no_grad():
-                pred = model(data.x, data.edge_index).argmax(1)
-            val, test = ((pred[m] == data.y[m]).float().mean().item() for m in (data.val_mask, data.test_mask))
-            if val > best_val:
-                best_val, best_test = val, test
-    return best_test
+    # the same spike encoding for every method's evaluation
+    return train_cora(model, data, epochs, lr=0.05, weight_decay=5e-4, eval_every=10, eval_seed=123)
 
 
 def _compare_on_cora(credits: tuple[str, ...], T: int, epochs: int) -> None:
